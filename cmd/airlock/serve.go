@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/config"
+	"github.com/airlockhq/airlock/pkg/database"
+	"github.com/airlockhq/airlock/pkg/server"
+	"github.com/airlockhq/airlock/pkg/version"
+)
+
+// serviceSpec describes one service to the serve and dev commands. Each
+// service's spec lives in service_<name>.go.
+type serviceSpec struct {
+	// Name is the short name used by `airlock serve NAME`.
+	Name string
+	// FullName is the gRPC service name, as health and reflection show it.
+	FullName string
+	// NeedsDB is true when the service keeps state in the database.
+	NeedsDB bool
+	// Migrations are the service's embedded schema migrations.
+	Migrations []database.Migrations
+	// Rules says which roles may call each RPC.
+	Rules auth.Rules
+	// Flags registers the service's own settings. Flag names are unique
+	// across services because `airlock dev` registers them all together.
+	Flags func(fs *pflag.FlagSet)
+	// Start builds the service and registers it on env.Server; the returned
+	// function releases what it holds.
+	Start func(ctx context.Context, env *serviceEnv) (func() error, error)
+}
+
+// serviceEnv is what a service gets to start with.
+type serviceEnv struct {
+	Log    *slog.Logger
+	Server *server.Server
+	// DB is the shared database; nil unless a started service needs one.
+	DB *database.DB
+	// DataDir is where local state lives (./.airlock by default).
+	DataDir string
+	// Dial connects to another service by short name, as a service principal.
+	Dial func(name string) (*grpc.ClientConn, error)
+}
+
+// allServices lists every service in start order: dependencies first.
+func allServices() []*serviceSpec {
+	return []*serviceSpec{
+		policyService(),
+		budgetService(),
+		executorService(),
+		generatorService(),
+		approvalService(),
+		orchestratorService(),
+	}
+}
+
+func findService(name string) (*serviceSpec, error) {
+	var names []string
+	for _, s := range allServices() {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	return nil, fmt.Errorf("unknown service %q; want one of %s", name, strings.Join(names, ", "))
+}
+
+// commonFlags are the settings every server has.
+type commonFlags struct {
+	addr            string
+	metricsAddr     string
+	shutdownTimeout time.Duration
+	healthInterval  time.Duration
+	maxMessageBytes int
+	databaseURL     string
+	dataDir         string
+	logLevel        string
+	logFormat       string
+	serviceToken    string
+	peers           map[string]*string
+	tls             tlsFlags
+}
+
+func (c *commonFlags) register(fs *pflag.FlagSet, defaultAddr string, peers bool) {
+	fs.StringVar(&c.addr, "addr", defaultAddr, "gRPC listen address")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "Prometheus /metrics listen address; empty disables it")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight calls may run after SIGTERM")
+	fs.DurationVar(&c.healthInterval, "health-interval", 5*time.Second, "how often dependency health checks run")
+	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 64<<20, "largest gRPC message accepted or sent")
+	fs.StringVar(&c.databaseURL, "database-url", "", "postgres://... or sqlite:PATH; default sqlite under --data-dir (env DATABASE_URL)")
+	fs.StringVar(&c.dataDir, "data-dir", ".airlock", "directory for local state")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
+	fs.StringVar(&c.serviceToken, "service-token", "", "shared secret services present to each other")
+	c.tls.register(fs)
+	if peers {
+		c.peers = map[string]*string{}
+		for _, s := range allServices() {
+			c.peers[s.Name] = fs.String(s.Name+"-addr", "", "address of the "+s.Name+" service")
+		}
+	}
+}
+
+var envAliases = config.Aliases{"database-url": {"DATABASE_URL"}}
+
+func (c *commonFlags) validate() error {
+	switch c.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return config.Invalid("log-level", "%q is not one of debug, info, warn, error", c.logLevel)
+	}
+	switch c.logFormat {
+	case "json", "text":
+	default:
+		return config.Invalid("log-format", "%q is not json or text", c.logFormat)
+	}
+	if c.dataDir == "" {
+		return config.Invalid("data-dir", "must not be empty")
+	}
+	if c.databaseURL != "" && !database.IsPostgresURL(c.databaseURL) && !strings.HasPrefix(c.databaseURL, "sqlite:") {
+		return config.Invalid("database-url", "want postgres://... or sqlite:PATH")
+	}
+	return c.tls.validate()
+}
+
+func (c *commonFlags) serverConfig() server.Config {
+	return server.Config{
+		Addr:            c.addr,
+		MetricsAddr:     c.metricsAddr,
+		ShutdownTimeout: c.shutdownTimeout,
+		HealthInterval:  c.healthInterval,
+		MaxMessageBytes: c.maxMessageBytes,
+	}
+}
+
+func (c *commonFlags) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.logLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func (c *commonFlags) dbURL() string {
+	if c.databaseURL != "" {
+		return c.databaseURL
+	}
+	return "sqlite:" + filepath.Join(c.dataDir, "airlock.db")
+}
+
+func newServeCmd() *cobra.Command {
+	var common commonFlags
+	cmd := &cobra.Command{
+		Use:   "serve SERVICE",
+		Short: "Serve one service: orchestrator, generator, policy, budget, executor or approval",
+		Args:  cobra.ExactArgs(1),
+	}
+	common.register(cmd.Flags(), "0.0.0.0:50051", true)
+	for _, s := range allServices() {
+		if s.Flags != nil {
+			s.Flags(cmd.Flags())
+		}
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		spec, err := findService(args[0])
+		if err != nil {
+			return err
+		}
+		if err := config.ApplyEnv(cmd.Flags(), envAliases); err != nil {
+			return err
+		}
+		return serve(cmd.Context(), &common, []*serviceSpec{spec}, false, cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+func newDevCmd() *cobra.Command {
+	var common commonFlags
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Serve all six services in one process on one port, with SQLite under --data-dir",
+		Args:  cobra.NoArgs,
+	}
+	common.register(cmd.Flags(), "127.0.0.1:50051", false)
+	for _, s := range allServices() {
+		if s.Flags != nil {
+			s.Flags(cmd.Flags())
+		}
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := config.ApplyEnv(cmd.Flags(), envAliases); err != nil {
+			return err
+		}
+		common.logFormat = firstChanged(cmd.Flags(), "log-format", common.logFormat, "text")
+		return serve(cmd.Context(), &common, allServices(), true, cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+// firstChanged returns val if the flag was set, else def.
+func firstChanged(fs *pflag.FlagSet, name, val, def string) string {
+	if f := fs.Lookup(name); f != nil && f.Changed {
+		return val
+	}
+	if _, ok := os.LookupEnv(config.EnvName(name)); ok {
+		return val
+	}
+	return def
+}
+
+// serve starts specs on one server and blocks until ctx is done.
+func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev bool, logOut io.Writer) error {
+	if err := common.validate(); err != nil {
+		return err
+	}
+	log := common.logger(logOut)
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	log.Info("starting airlock", "version", version.String(), "services", names, "addr", common.addr,
+		"metrics_addr", common.metricsAddr, "data_dir", common.dataDir, "dev", dev,
+		"service_token", config.Secret(common.serviceToken))
+
+	serviceToken := common.serviceToken
+	if dev && serviceToken == "" {
+		serviceToken = randomToken()
+	}
+	authn := auth.Chain{}
+	if serviceToken != "" {
+		authn = append(authn, auth.StaticKeys{serviceToken: {
+			Tenant: "_system", Subject: "service", Roles: []auth.Role{auth.RoleService},
+		}})
+	}
+
+	env := &serviceEnv{Log: log, DataDir: common.dataDir}
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i](); err != nil {
+				log.Warn("closing", "error", err)
+			}
+		}
+	}()
+	needDB := slices.ContainsFunc(specs, func(s *serviceSpec) bool { return s.NeedsDB })
+	if needDB || dev {
+		db, err := database.Open(ctx, common.dbURL())
+		if err != nil {
+			return fmt.Errorf("opening database (--database-url): %w", err)
+		}
+		closers = append(closers, db.Close)
+		env.DB = db
+		if dev {
+			var migs []database.Migrations
+			for _, s := range specs {
+				migs = append(migs, s.Migrations...)
+			}
+			if err := database.Migrate(ctx, db, migs...); err != nil {
+				return fmt.Errorf("migrating database: %w", err)
+			}
+		}
+	}
+
+	extraAuthn, err := keyAuthenticator(ctx, env, dev)
+	if err != nil {
+		return err
+	}
+	if extraAuthn != nil {
+		authn = append(authn, extraAuthn)
+	}
+	rules := auth.Rules{}
+	for _, s := range specs {
+		rules.Merge(s.Rules)
+	}
+	rules.Merge(extraRules())
+	srvCfg := common.serverConfig()
+	tlsCfg, err := common.tls.serverTLS()
+	if err != nil {
+		return err
+	}
+	srvCfg.TLS = tlsCfg
+	srv, err := server.New(ctx, "airlock", srvCfg, log,
+		server.WithAuth(auth.NewInterceptor(authn, rules, log)), server.WithVersion(version.Version))
+	if err != nil {
+		return err
+	}
+	env.Server = srv
+	if env.DB != nil {
+		db := env.DB
+		for _, s := range specs {
+			if s.NeedsDB {
+				srv.AddHealthCheck(s.FullName, "database", db.Ping)
+			}
+		}
+	}
+
+	conns := map[string]*grpc.ClientConn{}
+	env.Dial = func(name string) (*grpc.ClientConn, error) {
+		if c, ok := conns[name]; ok {
+			return c, nil
+		}
+		target := common.addr
+		if !dev {
+			p, ok := common.peers[name]
+			if !ok || *p == "" {
+				return nil, config.Invalid(name+"-addr", "the %s service's address is required", name)
+			}
+			target = *p
+		}
+		creds, err := common.tls.clientCreds()
+		if err != nil {
+			return nil, err
+		}
+		if creds == nil {
+			creds = insecure.NewCredentials()
+		}
+		c, err := grpc.NewClient(target,
+			grpc.WithTransportCredentials(creds),
+			grpc.WithPerRPCCredentials(auth.BearerToken{Token: serviceToken}),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+				otelgrpc.WithTracerProvider(srv.Telemetry().Tracer),
+				otelgrpc.WithMeterProvider(srv.Telemetry().Meter),
+				otelgrpc.WithPropagators(srv.Telemetry().Propagator))),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(common.maxMessageBytes),
+				grpc.MaxCallSendMsgSize(common.maxMessageBytes)),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("dialing %s at %s: %w", name, target, err)
+		}
+		conns[name] = c
+		closers = append(closers, c.Close)
+		return c, nil
+	}
+
+	for _, s := range specs {
+		closeFn, err := s.Start(ctx, env)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", s.Name, err)
+		}
+		if closeFn != nil {
+			closers = append(closers, closeFn)
+		}
+	}
+	return srv.Serve(ctx)
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}

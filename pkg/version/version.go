@@ -1,0 +1,20 @@
+// Package version reports the build's version.
+package version
+
+import "runtime/debug"
+
+// Version is set at link time with -ldflags "-X .../pkg/version.Version=v1.2.3".
+var Version = "dev"
+
+// String returns the version and, when known, the VCS revision.
+func String() string {
+	v := Version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
