@@ -47,9 +47,9 @@ func TestParse(t *testing.T) {
 		t.Fatalf("Parse = %+v, %v", tab, err)
 	}
 	for in, want := range map[string]string{
-		"models:\n  m: {input: -1}\n":            "models.m",
-		"models:\n  m: {input: 1}\nbogus: 1\n":   "line 3",
-		"cpu_second: 1\n":                        "at least one model",
+		"models:\n  m: {input: -1}\n":              "models.m",
+		"models:\n  m: {input: 1}\nbogus: 1\n":     "line 3",
+		"cpu_second: 1\n":                          "at least one model",
 		"models:\n  m: {input: 1}\ngib_second: -2": "gib_second",
 	} {
 		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
