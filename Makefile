@@ -56,8 +56,12 @@ test-go:
 
 test: lint test-go
 
+# Benchmarks: Go benchmarks in every package, then each load program under
+# bench/<name>/ (each prints its own figures).
+BENCHTIME ?= 2s
 bench: build
-	@echo "no benchmarks yet"
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
+	@for d in bench/*/; do [ -f "$$d/main.go" ] || continue; echo "== $$d"; $(GO) run ./$$d || exit 1; done
 
 demo: build tools
 	./scripts/demo.sh

@@ -22,6 +22,7 @@ import (
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/database"
+	"github.com/airlockhq/airlock/pkg/pricing"
 	"github.com/airlockhq/airlock/pkg/server"
 	"github.com/airlockhq/airlock/pkg/version"
 )
@@ -57,6 +58,8 @@ type serviceEnv struct {
 	DataDir string
 	// Dial connects to another service by short name, as a service principal.
 	Dial func(name string) (*grpc.ClientConn, error)
+	// Prices is the price table from --prices, or pricing.Default().
+	Prices *pricing.Table
 }
 
 // allServices lists every service in start order: dependencies first.
@@ -94,6 +97,7 @@ type commonFlags struct {
 	logLevel        string
 	logFormat       string
 	serviceToken    string
+	pricesFile      string
 	peers           map[string]*string
 	tls             tlsFlags
 }
@@ -109,6 +113,7 @@ func (c *commonFlags) register(fs *pflag.FlagSet, defaultAddr string, peers bool
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.StringVar(&c.serviceToken, "service-token", "", "shared secret services present to each other")
+	fs.StringVar(&c.pricesFile, "prices", "", "YAML price table (models and compute); empty means xAI's published Grok prices")
 	c.tls.register(fs)
 	if peers {
 		c.peers = map[string]*string{}
@@ -252,7 +257,15 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		}})
 	}
 
-	env := &serviceEnv{Log: log, DataDir: common.dataDir}
+	prices := pricing.Default()
+	if common.pricesFile != "" {
+		p, err := pricing.Load(common.pricesFile)
+		if err != nil {
+			return config.Invalid("prices", "%v", err)
+		}
+		prices = p
+	}
+	env := &serviceEnv{Log: log, DataDir: common.dataDir, Prices: prices}
 	var closers []func() error
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
