@@ -275,7 +275,9 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		}
 	}()
 	needDB := slices.ContainsFunc(specs, func(s *serviceSpec) bool { return s.NeedsDB })
-	if needDB || dev {
+	// An explicit --database-url also opens the database for stateless
+	// services, so they authenticate API keys against it (keys.go).
+	if needDB || dev || common.databaseURL != "" {
 		db, err := database.Open(ctx, common.dbURL())
 		if err != nil {
 			return fmt.Errorf("opening database (--database-url): %w", err)
@@ -287,6 +289,7 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 			for _, s := range specs {
 				migs = append(migs, s.Migrations...)
 			}
+			migs = append(migs, extraMigrations()...)
 			if err := database.Migrate(ctx, db, migs...); err != nil {
 				return fmt.Errorf("migrating database: %w", err)
 			}
@@ -317,6 +320,7 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		return err
 	}
 	env.Server = srv
+	registerKeyService(env, extraAuthn)
 	if env.DB != nil {
 		db := env.DB
 		for _, s := range specs {
