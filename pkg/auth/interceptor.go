@@ -12,7 +12,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -107,17 +109,9 @@ func (i *Interceptor) authorize(ctx context.Context, method string) (context.Con
 		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	token, err := bearerToken(md)
+	p, err := i.authenticate(ctx, md, method)
 	if err != nil {
-		return nil, status.Error(codes.Unauthenticated, err.Error())
-	}
-	p, err := i.authn.Authenticate(ctx, token)
-	if err != nil {
-		if !errors.Is(err, ErrUnauthenticated) {
-			i.log.ErrorContext(ctx, "authenticating caller", "method", method, "error", err)
-			return nil, status.Error(codes.Unavailable, "credentials could not be checked; try again")
-		}
-		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
+		return nil, err
 	}
 	if fwd := md.Get(ForwardedPrincipalHeader); len(fwd) > 0 {
 		if p.Has(RoleService) && p.Subject != "" && len(p.Roles) == 1 {
@@ -141,6 +135,60 @@ func (i *Interceptor) authorize(ctx context.Context, method string) (context.Con
 		return nil, status.Errorf(codes.PermissionDenied, "%s needs one of the roles %s", method, joinRoles(roles))
 	}
 	return WithPrincipal(ctx, p), nil
+}
+
+// authenticate finds the caller: by its bearer token, or, when it sends
+// none, by a verified service client certificate (mutual TLS).
+func (i *Interceptor) authenticate(ctx context.Context, md metadata.MD, method string) (Principal, error) {
+	token, err := bearerToken(md)
+	if err != nil {
+		if len(md.Get("authorization")) == 0 {
+			if p, ok := ServiceFromCertificate(ctx); ok {
+				return p, nil
+			}
+		}
+		return Principal{}, status.Error(codes.Unauthenticated, err.Error())
+	}
+	p, err := i.authn.Authenticate(ctx, token)
+	if err != nil {
+		if !errors.Is(err, ErrUnauthenticated) {
+			i.log.ErrorContext(ctx, "authenticating caller", "method", method, "error", err)
+			return Principal{}, status.Error(codes.Unavailable, "credentials could not be checked; try again")
+		}
+		return Principal{}, status.Error(codes.Unauthenticated, "invalid credentials")
+	}
+	return p, nil
+}
+
+// ServiceCertURIPrefix starts the URI SAN that names a service in its client
+// certificate: "spiffe://airlock/service/orchestrator". Only certificates the
+// server verified against its client CA (--tls-client-ca) count, so issue
+// such URIs only to services.
+const ServiceCertURIPrefix = "spiffe://airlock/service/"
+
+// SystemTenant is the tenant of service principals; no API key can name it.
+const SystemTenant = "_system"
+
+// ServiceFromCertificate returns the service principal named by the verified
+// client certificate of ctx's connection, if there is one.
+func ServiceFromCertificate(ctx context.Context) (Principal, bool) {
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return Principal{}, false
+	}
+	info, ok := pr.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return Principal{}, false
+	}
+	leaf := info.State.VerifiedChains[0][0]
+	for _, u := range leaf.URIs {
+		name, ok := strings.CutPrefix(u.String(), ServiceCertURIPrefix)
+		if ok && name != "" && !strings.ContainsAny(name, "/?#") {
+			return Principal{Tenant: SystemTenant, Subject: name, Roles: []Role{RoleService},
+				KeyID: "cert:" + leaf.SerialNumber.Text(16)}, true
+		}
+	}
+	return Principal{}, false
 }
 
 func joinRoles(roles []Role) string {
@@ -216,7 +264,12 @@ type BearerToken struct {
 }
 
 // GetRequestMetadata implements credentials.PerRPCCredentials.
+// An empty Token sends nothing, so a service can rely on its client
+// certificate alone.
 func (b BearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	if b.Token == "" {
+		return nil, nil
+	}
 	return map[string]string{"authorization": "Bearer " + b.Token}, nil
 }
 
