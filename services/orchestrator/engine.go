@@ -1,0 +1,402 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
+	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
+	executorv1 "github.com/airlockhq/airlock/gen/go/airlock/executor/v1"
+	generatorv1 "github.com/airlockhq/airlock/gen/go/airlock/generator/v1"
+	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
+	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
+	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/pricing"
+)
+
+// Run states, shorter.
+const (
+	stReceived  = orchestratorv1.RunState_RUN_STATE_RECEIVED
+	stGenerate  = orchestratorv1.RunState_RUN_STATE_GENERATING
+	stChecking  = orchestratorv1.RunState_RUN_STATE_CHECKING
+	stAwaiting  = orchestratorv1.RunState_RUN_STATE_AWAITING_APPROVAL
+	stExecuting = orchestratorv1.RunState_RUN_STATE_EXECUTING
+	stSucceeded = orchestratorv1.RunState_RUN_STATE_SUCCEEDED
+	stFailed    = orchestratorv1.RunState_RUN_STATE_FAILED
+	stDenied    = orchestratorv1.RunState_RUN_STATE_DENIED
+	stRejected  = orchestratorv1.RunState_RUN_STATE_REJECTED
+	stBudget    = orchestratorv1.RunState_RUN_STATE_BUDGET_EXCEEDED
+	stCancelled = orchestratorv1.RunState_RUN_STATE_CANCELLED
+	stExpired   = orchestratorv1.RunState_RUN_STATE_EXPIRED
+)
+
+// Clients are the services a run calls, as their generated gRPC clients.
+type Clients struct {
+	Policy    policyv1.PolicyServiceClient
+	Budget    budgetv1.BudgetServiceClient
+	Generator generatorv1.GeneratorServiceClient
+	Executor  executorv1.ExecutorServiceClient
+	Approval  approvalv1.ApprovalServiceClient
+}
+
+// Profiler describes an input file for the model without its contents.
+type Profiler func(name string, content []byte) (*generatorv1.DatasetProfile, error)
+
+// Config holds the orchestrator's settings.
+type Config struct {
+	// MaxAttempts is the default and the ceiling of attempts per run.
+	MaxAttempts int
+	// Model is the model asked for code; it is also the model priced.
+	Model string
+	// MaxOutputTokens caps each answer; the reservation prices it in full.
+	MaxOutputTokens int32
+	// GenerateTimeout bounds one generation.
+	GenerateTimeout time.Duration
+	// ApprovalPoll is how often a waiting run re-reads its approval.
+	ApprovalPoll time.Duration
+	// ApprovalTTL is the approval requests' expiry; 0 leaves the approval service's default.
+	ApprovalTTL time.Duration
+	// DefaultTimeout and DefaultMemoryBytes price executions whose policy sets no limit.
+	DefaultTimeout     time.Duration
+	DefaultMemoryBytes int64
+	// MaxFileBytes caps one uploaded file; MaxRunInputBytes all inputs of a run.
+	MaxFileBytes     int64
+	MaxRunInputBytes int64
+	// ChunkBytes is the size of stored and streamed file chunks.
+	ChunkBytes int
+}
+
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	return Config{
+		MaxAttempts:        3,
+		Model:              "grok-code-fast-1",
+		MaxOutputTokens:    4096,
+		GenerateTimeout:    3 * time.Minute,
+		ApprovalPoll:       2 * time.Second,
+		DefaultTimeout:     30 * time.Second,
+		DefaultMemoryBytes: 512 << 20,
+		MaxFileBytes:       32 << 20,
+		MaxRunInputBytes:   48 << 20,
+		ChunkBytes:         256 << 10,
+	}
+}
+
+// Engine drives runs. One Engine owns the runs of its store: on Start it
+// resumes every run that had not ended (see Recover for what that means per state).
+type Engine struct {
+	store   Store
+	clients Clients
+	prices  *pricing.Table
+	cfg     Config
+	log     *slog.Logger
+	profile Profiler
+	hub     *hub
+
+	mu      sync.Mutex
+	base    context.Context
+	running map[string]context.CancelCauseFunc
+	wg      sync.WaitGroup
+}
+
+// errUserCancel is the cause of a run's context when its owner cancels it.
+var errUserCancel = errors.New("cancelled by request")
+
+// NewEngine returns an engine; call Start before submitting.
+func NewEngine(store Store, clients Clients, prices *pricing.Table, cfg Config, profile Profiler, log *slog.Logger) *Engine {
+	return &Engine{store: store, clients: clients, prices: prices, cfg: cfg, log: log, profile: profile,
+		hub: newHub(), running: map[string]context.CancelCauseFunc{}}
+}
+
+// Start lets the engine take runs under ctx and, once ready returns nil,
+// resumes every run that had not ended. When ctx ends, runs stop where they
+// are, to be resumed by the next Start. What resuming means per state:
+// RECEIVED, CHECKING and AWAITING_APPROVAL carry on (an approval request
+// already opened is found again, not duplicated); GENERATING releases the
+// interrupted call's reservation and generates that attempt again;
+// EXECUTING carries on only when the attempt was not yet recorded as
+// started, and otherwise ends FAILED without running the code again.
+func (e *Engine) Start(ctx context.Context, ready func(context.Context) error) {
+	e.mu.Lock()
+	e.base = ctx
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if ready != nil {
+			if err := ready(ctx); err != nil {
+				return
+			}
+		}
+		if err := e.Recover(ctx); err != nil && ctx.Err() == nil {
+			e.log.ErrorContext(ctx, "resuming runs", "error", err)
+		}
+	}()
+}
+
+// Recover resumes every unfinished run and removes abandoned uploads.
+func (e *Engine) Recover(ctx context.Context) error {
+	if n, err := e.store.DeleteIncompleteFiles(ctx, time.Now().Add(-time.Hour)); err != nil {
+		e.log.WarnContext(ctx, "removing abandoned uploads", "error", err)
+	} else if n > 0 {
+		e.log.InfoContext(ctx, "removed abandoned uploads", "files", n)
+	}
+	runs, err := e.store.ActiveRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("finding runs to resume: %w", err)
+	}
+	for _, r := range runs {
+		e.log.InfoContext(ctx, "resuming run after restart", "run_id", r.ID, "state", r.State.String())
+		e.launch(r.ID, r.Tenant, true)
+	}
+	return nil
+}
+
+// Wait blocks until every run goroutine has returned (after the Start context ends).
+func (e *Engine) Wait() { e.wg.Wait() }
+
+func (e *Engine) launch(id, tenant string, recovered bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.base == nil || e.base.Err() != nil {
+		return
+	}
+	if _, ok := e.running[id]; ok {
+		return
+	}
+	ctx, cancel := context.WithCancelCause(e.base)
+	e.running[id] = cancel
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.running, id)
+			e.mu.Unlock()
+			cancel(nil)
+		}()
+		e.drive(ctx, id, tenant, recovered)
+	}()
+}
+
+// Visible reports whether p may see r: its requester always, an operator
+// (or admin, or a service) anything of the tenant.
+func Visible(p auth.Principal, tenant, owner string) bool {
+	if p.Tenant != tenant {
+		return false
+	}
+	return owner == p.Subject || p.HasAny(auth.RoleOperator, auth.RoleService)
+}
+
+// Get returns a run p may see.
+func (e *Engine) Get(ctx context.Context, p auth.Principal, id string) (*Run, error) {
+	r, err := e.store.GetRun(ctx, p.Tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if !Visible(p, r.Tenant, r.Requester) {
+		return nil, ErrNotFound
+	}
+	return r, nil
+}
+
+// List returns a page of the runs p may see.
+func (e *Engine) List(ctx context.Context, p auth.Principal, lp ListParams) ([]*Run, error) {
+	lp.Tenant = p.Tenant
+	if !p.HasAny(auth.RoleOperator, auth.RoleService) {
+		if lp.Requester != "" && lp.Requester != p.Subject {
+			return nil, nil
+		}
+		lp.Requester = p.Subject
+	}
+	return e.store.ListRuns(ctx, lp)
+}
+
+// Cancel stops a run p may see and returns it once it has ended (or after a
+// few seconds, if the run's current step is slow to stop).
+func (e *Engine) Cancel(ctx context.Context, p auth.Principal, id, reason string) (*Run, error) {
+	r, err := e.Get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if Terminal(r.State) {
+		return r, ErrFinished
+	}
+	if err := e.store.RequestCancel(ctx, r.Tenant, id); err != nil {
+		return nil, err
+	}
+	msg := "cancelled by " + p.Subject
+	if reason != "" {
+		msg += ": " + reason
+	}
+	e.mu.Lock()
+	cancel, running := e.running[id]
+	e.mu.Unlock()
+	if running {
+		cancel(fmt.Errorf("%w: %s", errUserCancel, msg))
+	} else {
+		e.finish(ctx, r, stCancelled, msg)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err = e.store.GetRun(ctx, p.Tenant, id)
+		if err != nil || Terminal(r.State) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return r, nil
+}
+
+// Subscribe returns the in-process events of a run and a function that ends the subscription.
+func (e *Engine) Subscribe(runID string) (<-chan Event, func()) { return e.hub.subscribe(runID) }
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }
+
+// transition stores a state change and tells watchers.
+func (e *Engine) transition(ctx context.Context, r *Run, to State, msg string, upd RunUpdate) error {
+	if err := e.store.Transition(ctx, r.ID, r.State, to, msg, upd); err != nil {
+		return err
+	}
+	e.log.InfoContext(ctx, "run transition", "run_id", r.ID, "from", r.State.String(), "to", to.String(), "message", msg)
+	e.hub.publish(r.ID, Event{Transition: &Transition{From: r.State, To: to, Message: msg, At: time.Now().UTC()}})
+	r.State = to
+	return nil
+}
+
+// finish ends a run: it releases every reservation the run still holds, then
+// stores the final state. It works on a context of its own, so a cancelled
+// run still cleans up.
+func (e *Engine) finish(ctx context.Context, r *Run, to State, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	e.releaseAll(ctx, r)
+	upd := RunUpdate{}
+	if to != stSucceeded {
+		upd.FailureReason = reason
+	}
+	for range 5 {
+		err := e.transition(ctx, r, to, reason, upd)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrConflict) {
+			e.log.ErrorContext(ctx, "storing the end of a run", "run_id", r.ID, "error", err)
+			return
+		}
+		cur, gerr := e.store.GetRun(ctx, r.Tenant, r.ID)
+		if gerr != nil || Terminal(cur.State) {
+			return
+		}
+		r.State = cur.State
+	}
+}
+
+// drive moves a run through its states until it ends or ctx ends.
+func (e *Engine) drive(ctx context.Context, id, tenant string, recovered bool) {
+	log := e.log.With("run_id", id)
+	for {
+		r, err := e.store.GetRun(ctx, tenant, id)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.ErrorContext(ctx, "reading run", "error", err)
+			}
+			return
+		}
+		if Terminal(r.State) {
+			return
+		}
+		if r.CancelRequested {
+			e.finish(ctx, r, stCancelled, "cancelled by request")
+			return
+		}
+		err = e.step(ctx, r, recovered)
+		recovered = false
+		if err == nil {
+			continue
+		}
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			if errors.Is(cause, errUserCancel) {
+				e.markInterrupted(ctx, r)
+				e.finish(ctx, r, stCancelled, strings.TrimPrefix(cause.Error(), errUserCancel.Error()+": "))
+			}
+			// Otherwise the process is stopping: leave the run where it is for the next start.
+			return
+		}
+		var end *endError
+		if errors.As(err, &end) {
+			e.finish(ctx, r, end.state, end.reason)
+			return
+		}
+		if errors.Is(err, ErrConflict) {
+			continue // cancelled or changed under us: re-read
+		}
+		log.WarnContext(ctx, "run failed", "state", r.State.String(), "error", err)
+		e.finish(ctx, r, stFailed, err.Error())
+		return
+	}
+}
+
+// markInterrupted records that a cancelled attempt's execution was stopped.
+func (e *Engine) markInterrupted(ctx context.Context, r *Run) {
+	a := r.LastAttempt()
+	if a == nil || a.Status != AttemptExecuting {
+		return
+	}
+	a.Status = AttemptExecuted
+	if a.Execution == nil {
+		a.Execution = &executorv1.ExecutionResult{
+			TerminationReason: executorv1.TerminationReason_TERMINATION_REASON_KILLED,
+			Message:           "stopped: the run was cancelled",
+		}
+	}
+	if err := e.store.PutAttempt(context.WithoutCancel(ctx), r.ID, a); err != nil {
+		e.log.WarnContext(ctx, "recording interrupted execution", "run_id", r.ID, "error", err)
+	}
+}
+
+// endError ends a run in a given state with a reason.
+type endError struct {
+	state  State
+	reason string
+}
+
+func (e *endError) Error() string { return e.state.String() + ": " + e.reason }
+
+func end(state State, format string, args ...any) error {
+	return &endError{state: state, reason: fmt.Sprintf(format, args...)}
+}
+
+// step performs the work of r's current state and stores the next state.
+func (e *Engine) step(ctx context.Context, r *Run, recovered bool) error {
+	uctx := auth.OnBehalfOf(ctx, r.Principal)
+	switch r.State {
+	case stReceived:
+		return e.stepReceived(ctx, r)
+	case stGenerate:
+		if recovered {
+			e.releaseAll(ctx, r) // the interrupted call's money; generation starts over
+		}
+		return e.stepGenerate(uctx, r)
+	case stChecking:
+		return e.stepCheck(uctx, r)
+	case stAwaiting:
+		return e.stepAwait(uctx, r)
+	case stExecuting:
+		if recovered {
+			e.releaseAll(ctx, r)
+		}
+		return e.stepExecute(uctx, r)
+	}
+	return fmt.Errorf("run is in unexpected state %s", r.State)
+}

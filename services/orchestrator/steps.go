@@ -1,0 +1,557 @@
+package orchestrator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
+	executorv1 "github.com/airlockhq/airlock/gen/go/airlock/executor/v1"
+	generatorv1 "github.com/airlockhq/airlock/gen/go/airlock/generator/v1"
+	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
+)
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func (e *Engine) stepReceived(ctx context.Context, r *Run) error {
+	if r.SuppliedCode != "" {
+		if err := e.store.PutAttempt(ctx, r.ID, &Attempt{Number: 1, Status: AttemptChecking,
+			Code: r.SuppliedCode, CodeSHA256: sha256Hex(r.SuppliedCode)}); err != nil {
+			return err
+		}
+		return e.transition(ctx, r, stChecking, "checking the supplied code against the policy", RunUpdate{})
+	}
+	return e.transition(ctx, r, stGenerate, "generating code (attempt 1)", RunUpdate{})
+}
+
+// feedback describes why the previous attempt failed, for the next one.
+func feedback(prev *Attempt) *generatorv1.Feedback {
+	if prev == nil {
+		return nil
+	}
+	fb := &generatorv1.Feedback{PreviousCode: prev.Code}
+	if prev.Check.GetVerdict() == policyv1.Verdict_VERDICT_DENY {
+		fb.Findings = prev.Check.GetFindings()
+	}
+	if x := prev.Execution; x != nil {
+		fb.ExecutionError = fmt.Sprintf("%s (exit code %d): %s\n%s", x.GetTerminationReason(), x.GetExitCode(),
+			x.GetMessage(), tail(string(x.GetStderr()), 4000))
+	}
+	return fb
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+func (e *Engine) readInputs(ctx context.Context, r *Run) ([]*executorv1.InputFile, error) {
+	var out []*executorv1.InputFile
+	for _, in := range r.Inputs {
+		var buf bytes.Buffer
+		if err := e.store.ReadChunks(ctx, in.ID, func(b []byte) error { buf.Write(b); return nil }); err != nil {
+			return nil, fmt.Errorf("reading input %s: %w", in.Name, err)
+		}
+		if int64(buf.Len()) != in.Size {
+			return nil, fmt.Errorf("input %s: stored %d bytes, expected %d", in.Name, buf.Len(), in.Size)
+		}
+		out = append(out, &executorv1.InputFile{Name: in.Name, Content: buf.Bytes()})
+	}
+	return out, nil
+}
+
+func (e *Engine) profiles(ctx context.Context, r *Run) ([]*generatorv1.DatasetProfile, error) {
+	inputs, err := e.readInputs(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	var out []*generatorv1.DatasetProfile
+	for _, in := range inputs {
+		p := &generatorv1.DatasetProfile{Name: in.GetName(), SizeBytes: int64(len(in.GetContent()))}
+		if e.profile != nil {
+			prof, err := e.profile(in.GetName(), in.GetContent())
+			if err != nil {
+				return nil, end(stFailed, "input %s cannot be read as a dataset: %v", in.GetName(), err)
+			}
+			p = prof
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
+	n := len(r.Attempts) + 1
+	var prev *Attempt
+	if last := r.LastAttempt(); last != nil && last.Status == AttemptGenerating {
+		n = last.Number // resumed: the interrupted attempt starts over
+		if len(r.Attempts) > 1 {
+			prev = &r.Attempts[len(r.Attempts)-2]
+		}
+	} else {
+		prev = last
+	}
+	att := &Attempt{Number: n, Status: AttemptGenerating}
+	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+		return err
+	}
+	profiles, err := e.profiles(ctx, r)
+	if err != nil {
+		return err
+	}
+	// The prompt is priced from its length (about 3 characters a token, plus the
+	// generator's instructions); the answer at its cap.
+	size := len(r.Prompt) + 4000
+	for _, p := range profiles {
+		size += len(p.String())
+	}
+	if fb := feedback(prev); fb != nil {
+		size += len(fb.String())
+	}
+	estimate, err := e.prices.LLM(e.cfg.Model, int64(size/3+1), 0, int64(e.cfg.MaxOutputTokens))
+	if err != nil {
+		return end(stFailed, "pricing model %s: %v", e.cfg.Model, err)
+	}
+	res, err := e.reserve(ctx, r, kindLLM, estimate, e.cfg.GenerateTimeout+5*time.Minute, e.cfg.Model)
+	if err != nil {
+		return err
+	}
+	gctx, cancel := context.WithTimeout(ctx, e.cfg.GenerateTimeout)
+	resp, err := e.clients.Generator.Generate(gctx, &generatorv1.GenerateRequest{
+		Prompt:          r.Prompt,
+		Datasets:        profiles,
+		AllowedImports:  e.allowedImports(ctx, r),
+		Feedback:        feedback(prev),
+		Model:           e.cfg.Model,
+		MaxOutputTokens: e.cfg.MaxOutputTokens,
+	})
+	cancel()
+	if err != nil {
+		e.release(ctx, r, res, "generation failed")
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return end(stFailed, "generating code (attempt %d): %s", n, status.Convert(err).Message())
+	}
+	cost := resp.GetCostMicros()
+	if cost == 0 && resp.GetUsage() != nil {
+		u := resp.GetUsage()
+		if c, err := e.prices.LLM(e.cfg.Model, u.GetPromptTokens(), u.GetCachedPromptTokens(), u.GetCompletionTokens()); err == nil {
+			cost = c
+		}
+	}
+	if err := e.commit(ctx, r, res, cost); err != nil {
+		return err
+	}
+	if strings.TrimSpace(resp.GetCode()) == "" {
+		return end(stFailed, "the model returned no code (attempt %d)", n)
+	}
+	att.Status = AttemptChecking
+	att.Code = resp.GetCode()
+	att.CodeSHA256 = sha256Hex(att.Code)
+	att.Explanation = resp.GetExplanation()
+	att.GenerationMicros = cost
+	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+		return err
+	}
+	return e.transition(ctx, r, stChecking, fmt.Sprintf("checking attempt %d against the policy", n), RunUpdate{})
+}
+
+// allowedImports asks the policy for its allow-list, so the model writes code
+// the policy accepts. A failure here only loses the hint.
+func (e *Engine) allowedImports(ctx context.Context, r *Run) []string {
+	resp, err := e.clients.Policy.GetPolicy(ctx, &policyv1.GetPolicyRequest{PolicyId: r.PolicyID})
+	if err != nil {
+		e.log.DebugContext(ctx, "reading policy for its allow-list", "run_id", r.ID, "error", err)
+		return nil
+	}
+	return resp.GetPolicy().GetAllowedImports()
+}
+
+func findingsSummary(fs []*policyv1.Finding) string {
+	var parts []string
+	for i, f := range fs {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(fs)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("line %d: %s (%s)", f.GetLine(), f.GetMessage(), f.GetRuleId()))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e *Engine) stepCheck(ctx context.Context, r *Run) error {
+	att := r.LastAttempt()
+	if att == nil || att.Code == "" {
+		return end(stFailed, "no code to check")
+	}
+	resp, err := e.clients.Policy.Check(ctx, &policyv1.CheckRequest{Code: att.Code, PolicyId: r.PolicyID})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return end(stFailed, "checking attempt %d against the policy: %s", att.Number, status.Convert(err).Message())
+	}
+	if h := resp.GetCodeSha256(); h != "" && h != att.CodeSHA256 {
+		return end(stFailed, "the policy judged code with hash %s, not the attempt's %s", h, att.CodeSHA256)
+	}
+	att.Check = resp
+	att.Status = AttemptChecked
+	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+		return err
+	}
+	switch resp.GetVerdict() {
+	case policyv1.Verdict_VERDICT_ALLOW:
+		return e.transition(ctx, r, stExecuting, fmt.Sprintf("policy %s allows attempt %d; executing", resp.GetPolicyId(), att.Number), RunUpdate{})
+	case policyv1.Verdict_VERDICT_REVIEW:
+		ap, err := e.findOrCreateApproval(ctx, r, att)
+		if err != nil {
+			return err
+		}
+		id := ap.GetId()
+		return e.transition(ctx, r, stAwaiting, fmt.Sprintf("policy %s asks for review (%s); waiting for approval %s",
+			resp.GetPolicyId(), findingsSummary(resp.GetFindings()), id), RunUpdate{ApprovalID: &id})
+	case policyv1.Verdict_VERDICT_DENY:
+		if r.Prompt != "" && att.Number < r.MaxAttempts {
+			return e.transition(ctx, r, stGenerate, fmt.Sprintf("policy denied attempt %d (%s); generating attempt %d with the findings",
+				att.Number, findingsSummary(resp.GetFindings()), att.Number+1), RunUpdate{})
+		}
+		return end(stDenied, "policy %s denied attempt %d: %s", resp.GetPolicyId(), att.Number, findingsSummary(resp.GetFindings()))
+	}
+	return end(stFailed, "the policy returned verdict %s", resp.GetVerdict())
+}
+
+// findOrCreateApproval returns the pending or decided approval of this run for
+// this exact code, creating one if none exists (a restart may have created it already).
+func (e *Engine) findOrCreateApproval(ctx context.Context, r *Run, att *Attempt) (*approvalv1.Approval, error) {
+	list, err := e.clients.Approval.ListApprovals(ctx, &approvalv1.ListApprovalsRequest{RunId: r.ID, PageSize: 100})
+	if err == nil {
+		for _, a := range list.GetApprovals() {
+			if a.GetCodeSha256() == att.CodeSHA256 && a.GetPolicyVersion() == att.Check.GetPolicyVersion() {
+				return a, nil
+			}
+		}
+	} else if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var inputs []*approvalv1.InputSummary
+	for _, in := range r.Inputs {
+		inputs = append(inputs, &approvalv1.InputSummary{Name: in.Name, SizeBytes: in.Size})
+	}
+	req := &approvalv1.CreateApprovalRequest{
+		RunId: r.ID, Code: att.Code, PolicyId: att.Check.GetPolicyId(), PolicyVersion: att.Check.GetPolicyVersion(),
+		Findings: att.Check.GetFindings(), Inputs: inputs,
+	}
+	if e.cfg.ApprovalTTL > 0 {
+		req.Ttl = durationpb.New(e.cfg.ApprovalTTL)
+	}
+	resp, err := e.clients.Approval.CreateApproval(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, end(stFailed, "opening the approval request: %s", status.Convert(err).Message())
+	}
+	return resp.GetApproval(), nil
+}
+
+func (e *Engine) stepAwait(ctx context.Context, r *Run) error {
+	att := r.LastAttempt()
+	if att == nil || att.Check == nil {
+		return end(stFailed, "waiting for approval without checked code")
+	}
+	if r.ApprovalID == "" {
+		ap, err := e.findOrCreateApproval(ctx, r, att)
+		if err != nil {
+			return err
+		}
+		if err := e.store.SetApprovalID(ctx, r.ID, ap.GetId()); err != nil {
+			return err
+		}
+		r.ApprovalID = ap.GetId()
+		e.hub.publish(r.ID, Event{Changed: true})
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	changed := make(chan struct{}, 1)
+	go e.watchApproval(wctx, r.ApprovalID, changed)
+	poll := time.NewTicker(e.cfg.ApprovalPoll)
+	defer poll.Stop()
+	for {
+		resp, err := e.clients.Approval.GetApproval(ctx, &approvalv1.GetApprovalRequest{ApprovalId: r.ApprovalID})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if status.Code(err) == codes.NotFound {
+				return end(stFailed, "approval %s no longer exists", r.ApprovalID)
+			}
+			e.log.WarnContext(ctx, "reading approval", "run_id", r.ID, "approval_id", r.ApprovalID, "error", err)
+		} else {
+			ap := resp.GetApproval()
+			switch ap.GetState() {
+			case approvalv1.ApprovalState_APPROVAL_STATE_APPROVED:
+				return e.transition(ctx, r, stExecuting, fmt.Sprintf("approved by %s; executing", ap.GetDecidedBy()), RunUpdate{})
+			case approvalv1.ApprovalState_APPROVAL_STATE_REJECTED:
+				return end(stRejected, "rejected by %s: %s", ap.GetDecidedBy(), ap.GetReason())
+			case approvalv1.ApprovalState_APPROVAL_STATE_EXPIRED:
+				return end(stExpired, "approval %s expired undecided", ap.GetId())
+			}
+			if exp := ap.GetExpiresAt(); exp != nil && time.Now().After(exp.AsTime().Add(time.Minute)) {
+				return end(stExpired, "approval %s expired undecided at %s", ap.GetId(), exp.AsTime().Format(time.RFC3339))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-poll.C:
+		}
+	}
+}
+
+// watchApproval signals changed whenever the approval service reports a change.
+// Polling covers the time the stream is down.
+func (e *Engine) watchApproval(ctx context.Context, id string, changed chan<- struct{}) {
+	for ctx.Err() == nil {
+		stream, err := e.clients.Approval.WatchApprovals(ctx, &approvalv1.WatchApprovalsRequest{ApprovalId: id})
+		if err == nil {
+			for {
+				if _, err = stream.Recv(); err != nil {
+					break
+				}
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(e.cfg.ApprovalPoll):
+		}
+	}
+}
+
+func executorLimits(l *policyv1.RunLimits) *executorv1.Limits {
+	if l == nil {
+		return nil
+	}
+	return &executorv1.Limits{
+		Timeout: l.GetTimeout(), CpuTime: l.GetCpuTime(), MemoryBytes: l.GetMemoryBytes(),
+		MaxProcesses: l.GetMaxProcesses(), MaxOutputBytes: l.GetMaxOutputBytes(), MaxOutputFiles: l.GetMaxOutputFiles(),
+		MaxStdoutBytes: l.GetMaxStdoutBytes(), MaxStderrBytes: l.GetMaxStderrBytes(),
+	}
+}
+
+// interruptedReason is why a run found mid-execution after a restart fails.
+const interruptedReason = "the orchestrator stopped while attempt %d was executing; it is not run again, " +
+	"so code never runs twice without a record; submit the run again"
+
+func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
+	att := r.LastAttempt()
+	if att == nil || att.Check == nil {
+		return end(stFailed, "executing without checked code")
+	}
+	if att.Status == AttemptExecuting || att.Status == AttemptExecuted {
+		return end(stFailed, interruptedReason, att.Number)
+	}
+	if sha256Hex(att.Code) != att.CodeSHA256 {
+		return end(stFailed, "attempt %d's code does not match its recorded hash", att.Number)
+	}
+	if att.Check.GetVerdict() == policyv1.Verdict_VERDICT_REVIEW {
+		resp, err := e.clients.Approval.CheckApproval(ctx, &approvalv1.CheckApprovalRequest{
+			RunId: r.ID, CodeSha256: att.CodeSHA256, PolicyVersion: att.Check.GetPolicyVersion(),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return end(stFailed, "confirming the approval: %s", status.Convert(err).Message())
+		}
+		if !resp.GetApproved() {
+			return end(stFailed, "no approval matches code %s under policy version %s", att.CodeSHA256, att.Check.GetPolicyVersion())
+		}
+	} else if att.Check.GetVerdict() != policyv1.Verdict_VERDICT_ALLOW {
+		return end(stFailed, "attempt %d was not allowed by the policy", att.Number)
+	}
+	limits := executorLimits(att.Check.GetLimits())
+	timeout, mem, cpu := e.cfg.DefaultTimeout, e.cfg.DefaultMemoryBytes, time.Duration(0)
+	if d := limits.GetTimeout(); d != nil && d.AsDuration() > 0 {
+		timeout = d.AsDuration()
+	}
+	if m := limits.GetMemoryBytes(); m > 0 {
+		mem = m
+	}
+	cpu = timeout
+	if d := limits.GetCpuTime(); d != nil && d.AsDuration() > 0 {
+		cpu = d.AsDuration()
+	}
+	estimate, err := e.prices.Compute(cpu, timeout, mem)
+	if err != nil {
+		return end(stFailed, "pricing the execution: %v", err)
+	}
+	inputs, err := e.readInputs(ctx, r)
+	if err != nil {
+		return err
+	}
+	res, err := e.reserve(ctx, r, kindCompute, estimate, timeout+5*time.Minute, "")
+	if err != nil {
+		return err
+	}
+	// Recorded before the sandbox starts: after a crash this attempt is never re-run.
+	att.Status = AttemptExecuting
+	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+		e.release(ctx, r, res, "the execution could not be recorded")
+		return err
+	}
+	result, err := e.execute(ctx, r, &executorv1.ExecuteRequest{
+		Code: att.Code, Inputs: inputs, Limits: limits, AllowedImports: att.Check.GetAllowedImports(), RunId: r.ID,
+	})
+	if err != nil {
+		e.release(ctx, r, res, "execution failed")
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		att.Status = AttemptExecuted
+		att.Execution = &executorv1.ExecutionResult{TerminationReason: executorv1.TerminationReason_TERMINATION_REASON_KILLED,
+			Message: status.Convert(err).Message()}
+		_ = e.store.PutAttempt(context.WithoutCancel(ctx), r.ID, att)
+		return end(stFailed, "executing attempt %d: %s", att.Number, status.Convert(err).Message())
+	}
+	actual, err := e.prices.Compute(result.GetUsage().GetCpuTime().AsDuration(), result.GetUsage().GetWallTime().AsDuration(), mem)
+	if err != nil {
+		actual = estimate
+	}
+	if err := e.commit(ctx, r, res, actual); err != nil {
+		return err
+	}
+	files := result.GetOutputFiles()
+	result.OutputFiles = nil
+	for _, f := range files {
+		if err := e.saveOutput(ctx, r, f); err != nil {
+			return err
+		}
+		result.OutputFiles = append(result.OutputFiles, &executorv1.OutputFile{Name: f.GetName(), SizeBytes: f.GetSizeBytes(), Sha256: f.GetSha256()})
+	}
+	att.Status = AttemptExecuted
+	att.Execution = result
+	att.ExecutionMicros = actual
+	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+		return err
+	}
+	if result.GetTerminationReason() == executorv1.TerminationReason_TERMINATION_REASON_EXITED && result.GetExitCode() == 0 {
+		return e.transition(ctx, r, stSucceeded, fmt.Sprintf("attempt %d succeeded with %d output files", att.Number, len(files)), RunUpdate{})
+	}
+	why := describeExit(result)
+	if r.Prompt != "" && att.Number < r.MaxAttempts {
+		return e.transition(ctx, r, stGenerate, fmt.Sprintf("attempt %d %s; generating attempt %d with the error", att.Number, why, att.Number+1), RunUpdate{})
+	}
+	return end(stFailed, "attempt %d %s", att.Number, why)
+}
+
+func describeExit(x *executorv1.ExecutionResult) string {
+	var s string
+	switch x.GetTerminationReason() {
+	case executorv1.TerminationReason_TERMINATION_REASON_EXITED:
+		s = fmt.Sprintf("exited with code %d", x.GetExitCode())
+	case executorv1.TerminationReason_TERMINATION_REASON_TIMEOUT:
+		s = "ran out of time"
+	case executorv1.TerminationReason_TERMINATION_REASON_CPU_LIMIT:
+		s = "used up its CPU time"
+	case executorv1.TerminationReason_TERMINATION_REASON_MEMORY_LIMIT:
+		s = "ran out of memory"
+	case executorv1.TerminationReason_TERMINATION_REASON_OUTPUT_LIMIT:
+		s = "wrote too much output"
+	default:
+		s = "was killed"
+	}
+	if msg := strings.TrimSpace(x.GetMessage()); msg != "" {
+		s += " (" + msg + ")"
+	}
+	if errTail := strings.TrimSpace(tail(string(x.GetStderr()), 300)); errTail != "" {
+		lines := strings.Split(errTail, "\n")
+		s += ": " + lines[len(lines)-1]
+	}
+	return s
+}
+
+// execute runs the code through ExecuteStream, relaying output to watchers.
+func (e *Engine) execute(ctx context.Context, r *Run, req *executorv1.ExecuteRequest) (*executorv1.ExecutionResult, error) {
+	stream, err := e.clients.Executor.ExecuteStream(ctx, &executorv1.ExecuteStreamRequest{Request: req})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil, status.Error(codes.Internal, "the executor ended the stream without a result")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c := msg.GetChunk(); c != nil {
+			e.hub.publish(r.ID, Event{Output: c})
+		}
+		if res := msg.GetResult(); res != nil {
+			return res, nil
+		}
+	}
+}
+
+// saveOutput stores one output file with the run.
+func (e *Engine) saveOutput(ctx context.Context, r *Run, f *executorv1.OutputFile) error {
+	ctx = context.WithoutCancel(ctx)
+	file := &File{FileRef: FileRef{ID: newID("file"), Name: f.GetName()}, Tenant: r.Tenant, Owner: r.Requester,
+		RunID: r.ID, Kind: FileOutput}
+	_, err := e.storeContent(ctx, file, bytes.NewReader(f.GetContent()))
+	return err
+}
+
+// storeContent stores a whole file from rd in chunks and completes it.
+func (e *Engine) storeContent(ctx context.Context, f *File, rd io.Reader) (FileRef, error) {
+	if err := e.store.CreateFile(ctx, f); err != nil {
+		return FileRef{}, err
+	}
+	h := sha256.New()
+	buf := make([]byte, e.cfg.ChunkBytes)
+	var size int64
+	for seq := 0; ; seq++ {
+		n, err := io.ReadFull(rd, buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			size += int64(n)
+			if err := e.store.AppendChunk(ctx, f.ID, seq, buf[:n]); err != nil {
+				_ = e.store.DeleteFile(ctx, f.ID)
+				return FileRef{}, err
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			_ = e.store.DeleteFile(ctx, f.ID)
+			return FileRef{}, err
+		}
+	}
+	f.Size, f.SHA256 = size, hex.EncodeToString(h.Sum(nil))
+	if err := e.store.CompleteFile(ctx, f.ID, f.Size, f.SHA256); err != nil {
+		return FileRef{}, err
+	}
+	return f.FileRef, nil
+}
