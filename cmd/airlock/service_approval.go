@@ -2,32 +2,59 @@ package main
 
 import (
 	"context"
+	"time"
+
+	"github.com/spf13/pflag"
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
-	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/config"
+	"github.com/airlockhq/airlock/pkg/database"
+	"github.com/airlockhq/airlock/services/approval"
 )
 
-// approvalService is not built yet: it registers the generated Unimplemented
-// server, so every RPC answers Unimplemented and nothing pretends to work.
+// approvalService holds risky code for a person's decision; see services/approval.
 func approvalService() *serviceSpec {
-	rules := auth.Rules{}
-	for _, m := range approvalv1.ApprovalService_ServiceDesc.Methods {
-		rules["/"+approvalv1.ApprovalService_ServiceDesc.ServiceName+"/"+m.MethodName] = []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleService}
-	}
-	for _, m := range approvalv1.ApprovalService_ServiceDesc.Streams {
-		rules["/"+approvalv1.ApprovalService_ServiceDesc.ServiceName+"/"+m.StreamName] = []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleService}
-	}
+	cfg := approval.DefaultConfig()
 	return &serviceSpec{
-		Name:     "approval",
-		FullName: approvalv1.ApprovalService_ServiceDesc.ServiceName,
-		Rules:    rules,
-		Start: func(_ context.Context, env *serviceEnv) (func() error, error) {
-			approvalv1.RegisterApprovalServiceServer(env.Server.GRPC(), unimplementedApprovalService{})
-			return nil, nil
+		Name:       "approval",
+		FullName:   approvalv1.ApprovalService_ServiceDesc.ServiceName,
+		NeedsDB:    true,
+		Migrations: []database.Migrations{approval.Migrations()},
+		Rules:      approval.Rules(),
+		Flags: func(fs *pflag.FlagSet) {
+			fs.DurationVar(&cfg.TTL, "approval-ttl", cfg.TTL, "how long an approval request waits for a decision before it expires")
+			fs.DurationVar(&cfg.MaxTTL, "approval-max-ttl", cfg.MaxTTL, "the longest expiry a request may ask for")
+			fs.DurationVar(&cfg.SweepInterval, "approval-sweep-interval", cfg.SweepInterval, "how often overdue requests are marked EXPIRED")
+			fs.DurationVar(&cfg.PollInterval, "approval-poll-interval", cfg.PollInterval, "on SQLite, how often watchers look for changes made by other processes")
+		},
+		Start: func(ctx context.Context, env *serviceEnv) (func() error, error) {
+			if err := validateApprovalConfig(cfg); err != nil {
+				return nil, err
+			}
+			log := env.Log.With("service", "approval")
+			svc, err := approval.NewService(approval.NewStore(env.DB), cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			stop, err := svc.Start(ctx, env.DB)
+			if err != nil {
+				return nil, err
+			}
+			approvalv1.RegisterApprovalServiceServer(env.Server.GRPC(), approval.NewHandler(svc, log))
+			return func() error { stop(); return nil }, nil
 		},
 	}
 }
 
-type unimplementedApprovalService struct {
-	approvalv1.UnimplementedApprovalServiceServer
+func validateApprovalConfig(cfg approval.Config) error {
+	for name, d := range map[string]time.Duration{"approval-ttl": cfg.TTL, "approval-max-ttl": cfg.MaxTTL,
+		"approval-sweep-interval": cfg.SweepInterval, "approval-poll-interval": cfg.PollInterval} {
+		if d <= 0 {
+			return config.Invalid(name, "must be positive, got %s", d)
+		}
+	}
+	if cfg.MaxTTL < cfg.TTL {
+		return config.Invalid("approval-max-ttl", "%s is shorter than --approval-ttl %s", cfg.MaxTTL, cfg.TTL)
+	}
+	return nil
 }
