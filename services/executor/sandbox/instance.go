@@ -1,0 +1,290 @@
+package sandbox
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// errNotReleased means a warm sandbox could not take the run; the run has
+// not started and may go to a cold sandbox.
+var errNotReleased = errors.New("sandbox not released")
+
+// helperProcs is the allowance of processes and threads for bwrap and the
+// init helper, on top of the code's own max_processes.
+const helperProcs = 16
+
+// instance is one sandbox: started (cold: just now; warm: ahead of time),
+// released with one run's code and inputs, then destroyed.
+type instance struct {
+	r        *Runner
+	id       string
+	uid      int
+	dir      string
+	inDir    string
+	outDir   string
+	mounted  bool
+	cg       *runCgroup
+	cmd      *exec.Cmd
+	stdin    *os.File
+	stdout   *os.File
+	stderr   *os.File
+	status   *os.File
+	warm     bool
+	done     chan struct{}
+	cleaned  bool
+	cpuStart time.Duration
+}
+
+// start launches a sandbox. lim sizes it: a warm sandbox gets the maxima
+// and is narrowed to the run's limits at release.
+func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	inst = &instance{r: r, id: hex.EncodeToString(idb[:]), uid: r.allocUID(), warm: warm, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			inst.cleanup()
+			inst = nil
+		}
+	}()
+	inst.dir = filepath.Join(r.dir, inst.id)
+	inst.inDir = filepath.Join(inst.dir, "in")
+	inst.outDir = filepath.Join(inst.dir, "out")
+	for _, d := range []string{inst.dir, inst.inDir, inst.outDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if r.root {
+		// /data/out is a tmpfs of its own: its size and inode count are the
+		// output caps, and noexec keeps anything written there from running.
+		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d",
+			lim.MaxOutputBytes, 2*lim.MaxOutputFiles+16, inst.uid, inst.uid)
+		if err := unix.Mount("tmpfs", inst.outDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+			return nil, fmt.Errorf("mounting the output tmpfs: %w", err)
+		}
+		inst.mounted = true
+	} else if err := os.Chmod(inst.outDir, 0o700); err != nil {
+		return nil, err
+	}
+	if inst.cg, err = r.cgroups.newRun(inst.id, lim.MemoryBytes, lim.MaxProcesses+helperProcs); err != nil {
+		return nil, err
+	}
+	inst.cpuStart = inst.cg.cpuTime()
+
+	cpu := uint64(lim.CPUTime.Seconds()) + 2
+	if warm {
+		cpu += 10 // the imports before the run; the bootstrap narrows it at release
+	}
+	rl := map[string]uint64{
+		"core": 0, "cpu": cpu, "nofile": uint64(max(lim.MaxOpenFiles, 64)),
+		"fsize": uint64(lim.MaxOutputBytes), "nproc": uint64(lim.MaxProcesses + helperProcs),
+	}
+	if inst.cg == nil {
+		rl["as"] = uint64(lim.MemoryBytes) // fallback: no cgroup, so address space it is
+	}
+	lc := launchConfig{CgroupProcs: inst.cg.procsFiles(), Rlimits: rl, UID: inst.uid, GID: inst.uid,
+		Bwrap: r.cfg.Bwrap, Args: r.bwrapArgs(inst, warm)}
+	arg, err := json.Marshal(lc)
+	if err != nil {
+		return nil, err
+	}
+	var pipes [10]*os.File
+	defer func() {
+		for _, f := range pipes {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	for i := 0; i < len(pipes); i += 2 {
+		if pipes[i], pipes[i+1], err = os.Pipe(); err != nil {
+			return nil, err
+		}
+	}
+	// 0,1: stdin; 2,3: stdout; 4,5: stderr; 6,7: seccomp; 8,9: status.
+	if _, err := pipes[7].Write(r.seccomp); err != nil {
+		return nil, err
+	}
+	pipes[7].Close()
+	pipes[7] = nil
+	cmd := exec.Command(r.helper, launchArg, string(arg))
+	cmd.Env = []string{}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pipes[0], pipes[3], pipes[5]
+	cmd.ExtraFiles = []*os.File{pipes[6], pipes[9]} // fd 3: seccomp, fd 4: status
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%w: starting the sandbox: %v", ErrUnavailable, err)
+	}
+	inst.cmd = cmd
+	inst.stdin, inst.stdout, inst.stderr, inst.status = pipes[1], pipes[2], pipes[4], pipes[8]
+	pipes[1], pipes[2], pipes[4], pipes[8] = nil, nil, nil, nil
+	go func() {
+		_ = cmd.Wait()
+		close(inst.done)
+	}()
+	return inst, nil
+}
+
+func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
+	mode := "cold"
+	if warm {
+		mode = "warm"
+	}
+	ic := initConfig{
+		Python: r.cfg.Python,
+		Args:   []string{"-I", "-B", "/airlock/bootstrap.py", mode},
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+			"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "MPLCONFIGDIR=/tmp"},
+		StatusFD: 4,
+		Landlock: !r.cfg.NoLandlock,
+		ROPaths:  []string{"/usr", "/etc", "/airlock", "/data/in", "/proc", "/dev"},
+		RWPaths:  []string{"/data/out", "/tmp"},
+	}
+	icj, _ := json.Marshal(ic)
+	a := []string{
+		"--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+		"--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
+		"--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+		"--ro-bind", "/usr", "/usr",
+		"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+		"--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+	}
+	for _, f := range []string{"/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/mime.types"} {
+		a = append(a, "--ro-bind-try", f, f)
+	}
+	a = append(a,
+		"--proc", "/proc", "--dev", "/dev",
+		"--size", strconv.FormatInt(r.cfg.TmpBytes, 10), "--tmpfs", "/tmp",
+		"--dir", "/data",
+		"--ro-bind", inst.inDir, "/data/in",
+		"--bind", inst.outDir, "/data/out",
+		"--ro-bind", r.bootstrap, "/airlock/bootstrap.py",
+		"--ro-bind", r.helper, "/airlock/init",
+		"--remount-ro", "/",
+		"--chdir", "/data/out",
+		"--seccomp", "3",
+		"/airlock/init", initArg, string(icj),
+	)
+	return a
+}
+
+// waitReady reads the warm bootstrap's ready byte (sent once pandas, numpy
+// and openpyxl are imported).
+func (inst *instance) waitReady(timeout time.Duration) error {
+	_ = inst.stdout.SetReadDeadline(time.Now().Add(timeout))
+	var b [1]byte
+	n, err := inst.stdout.Read(b[:])
+	_ = inst.stdout.SetReadDeadline(time.Time{})
+	if err != nil || n != 1 || b[0] != 0 {
+		return fmt.Errorf("warm sandbox not ready: %v", err)
+	}
+	return nil
+}
+
+// release hands the sandbox its inputs, limits and code.
+func (inst *instance) release(spec Spec) error {
+	for _, in := range spec.Inputs {
+		f, err := os.OpenFile(filepath.Join(inst.inDir, in.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o444)
+		if err != nil {
+			return fmt.Errorf("writing input %s: %w", in.Name, err)
+		}
+		_, err = f.Write(in.Content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing input %s: %w", in.Name, err)
+		}
+	}
+	lim := spec.Limits
+	if inst.warm {
+		if err := inst.cg.setLimits(lim.MemoryBytes, lim.MaxProcesses+helperProcs); err != nil {
+			return fmt.Errorf("%w: %v", errNotReleased, err)
+		}
+		if inst.mounted {
+			opts := fmt.Sprintf("size=%d,nr_inodes=%d", lim.MaxOutputBytes, 2*lim.MaxOutputFiles+16)
+			if err := unix.Mount("tmpfs", inst.outDir, "tmpfs", unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+				return fmt.Errorf("%w: resizing the output tmpfs: %v", errNotReleased, err)
+			}
+		}
+	}
+	limits := map[string]int64{
+		"cpu_seconds": int64((lim.CPUTime + time.Second - 1) / time.Second),
+		"nofile":      int64(lim.MaxOpenFiles),
+		"fsize":       lim.MaxOutputBytes,
+	}
+	if inst.cg == nil {
+		limits["as"] = lim.MemoryBytes
+	}
+	hdr, err := json.Marshal(map[string]any{
+		"code_len": len(spec.Code), "allowed_imports": spec.AllowedImports, "guard": !spec.NoGuard, "limits": limits,
+	})
+	if err != nil {
+		return err
+	}
+	msg := append(append(hdr, '\n'), spec.Code...)
+	go func() {
+		// The bootstrap reads the code while we write it; a sandbox that
+		// dies first just closes the pipe.
+		w := bufio.NewWriterSize(inst.stdin, 64<<10)
+		_, _ = w.Write(msg)
+		_ = w.Flush()
+		inst.stdin.Close()
+	}()
+	return nil
+}
+
+// kill ends every process of the sandbox: SIGKILL to bwrap tears down its
+// pid namespace; the cgroup sweep catches anything else.
+func (inst *instance) kill() {
+	if inst.cmd != nil && inst.cmd.Process != nil {
+		_ = inst.cmd.Process.Kill()
+	}
+	inst.cg.kill(time.Now().Add(time.Second))
+}
+
+// cleanup kills what is left and removes every trace of the sandbox.
+func (inst *instance) cleanup() {
+	if inst.cleaned {
+		return
+	}
+	inst.cleaned = true
+	if inst.cmd != nil {
+		inst.kill()
+		select {
+		case <-inst.done:
+		case <-time.After(5 * time.Second):
+			inst.r.log.Error("sandbox did not exit after SIGKILL", "sandbox", inst.id)
+		}
+	}
+	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	inst.cg.remove()
+	if inst.mounted {
+		if err := unix.Unmount(inst.outDir, unix.MNT_DETACH); err != nil {
+			inst.r.log.Warn("unmounting sandbox output", "sandbox", inst.id, "error", err)
+		}
+	}
+	if inst.dir != "" {
+		_ = os.RemoveAll(inst.dir)
+	}
+	if inst.uid >= 0 {
+		inst.r.freeUID(inst.uid)
+	}
+}

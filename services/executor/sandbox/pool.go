@@ -1,0 +1,102 @@
+package sandbox
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pool keeps warm sandboxes: started with pandas, numpy and openpyxl
+// imported, each used for exactly one run and then destroyed. A background
+// goroutine refills it.
+type pool struct {
+	r      *Runner
+	size   int
+	ready  chan *instance
+	wake   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newPool(r *Runner, size int) *pool {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pool{r: r, size: size, ready: make(chan *instance, size), wake: make(chan struct{}, 1), cancel: cancel}
+	p.wg.Add(1)
+	go p.fill(ctx)
+	return p
+}
+
+// take returns a ready warm sandbox, or nil when none is waiting.
+func (p *pool) take() *instance {
+	select {
+	case inst := <-p.ready:
+		p.signal()
+		return inst
+	default:
+		p.signal()
+		return nil
+	}
+}
+
+func (p *pool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fill starts sandboxes one at a time until the pool is full, then sleeps
+// until a run takes one. One at a time keeps a refill from starving the
+// runs it is meant to speed up.
+func (p *pool) fill(ctx context.Context) {
+	defer p.wg.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		for len(p.ready) < p.size {
+			if ctx.Err() != nil {
+				return
+			}
+			inst, err := p.r.start(true, p.r.cfg.Max)
+			if err == nil {
+				if err = inst.waitReady(30 * time.Second); err != nil {
+					inst.cleanup()
+				}
+			}
+			if err != nil {
+				p.r.log.Warn("warm pool: starting a sandbox", "error", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 10*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			select {
+			case p.ready <- inst:
+			default:
+				inst.cleanup()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+	}
+}
+
+// close stops refilling and destroys the waiting sandboxes.
+func (p *pool) close() {
+	p.cancel()
+	p.wg.Wait()
+	for {
+		select {
+		case inst := <-p.ready:
+			inst.cleanup()
+		default:
+			return
+		}
+	}
+}
