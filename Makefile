@@ -9,7 +9,7 @@ TOOLS := github.com/bufbuild/buf/cmd/buf \
 	honnef.co/go/tools/cmd/staticcheck \
 	github.com/fullstorydev/grpcurl/cmd/grpcurl
 
-.PHONY: all build tools generate check-generated lint vet staticcheck buf-lint buf-breaking test test-go bench demo clean
+.PHONY: all build tools generate check-generated lint vet staticcheck buf-lint buf-breaking test test-go check-deploy bench demo clean
 
 all: build
 
@@ -54,7 +54,17 @@ lint: vet staticcheck buf-lint buf-breaking check-generated
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-test: lint test-go
+# The deployment checks live in their own module (deploy/check), so the
+# Kubernetes, kustomize and compose-spec libraries stay out of the root module:
+# render deploy/k8s strictly, load docker-compose.yaml, parse deploy/Dockerfile.
+DEPLOY_PKGS := github.com/airlockhq/airlock/deploy/check/...
+check-deploy: tools
+	@test -z "$$(gofmt -l deploy)" || { gofmt -l deploy; echo "gofmt needed" >&2; exit 1; }
+	$(GO) vet $(DEPLOY_PKGS)
+	staticcheck $(DEPLOY_PKGS)
+	$(GO) test -race -count=1 $(DEPLOY_PKGS)
+
+test: lint test-go check-deploy
 
 # Benchmarks: Go benchmarks in every package, then each load program under
 # bench/<name>/ (each prints its own figures).
