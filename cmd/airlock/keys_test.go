@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
+	"github.com/airlockhq/airlock/pkg/auth/keystore"
+)
+
+func TestDevCreatesAndReusesAdminKey(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, devAdminKeyFile)
+
+	d := startDev(t, dir)
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	first := d.adminToken(t)
+	require.True(t, strings.HasPrefix(first, keystore.TokenPrefix), "saved %q", first)
+	keys, err := listKeys(ctx, dial(t, d.addr, first, nil))
+	require.NoError(t, err, "the saved key is an admin key")
+	require.Len(t, keys, 1)
+	require.Equal(t, "default", keys[0].GetTenant())
+	require.Equal(t, "admin", keys[0].GetSubject())
+	require.Equal(t, []string{"admin"}, keys[0].GetRoles())
+	d.stop()
+
+	d = startDev(t, dir)
+	require.Equal(t, first, d.adminToken(t), "a later start reuses the key")
+	keys, err = listKeys(ctx, dial(t, d.addr, first, nil))
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "and creates no other")
+	id := keys[0].GetId()
+	// Revoke it behind dev's back; the next start replaces it.
+	_, err = d.store(t).Revoke(ctx, "", id)
+	require.NoError(t, err)
+	d.stop()
+
+	d = startDev(t, dir)
+	second := d.adminToken(t)
+	require.NotEqual(t, first, second)
+	_, err = listKeys(ctx, dial(t, d.addr, first, nil))
+	requireCode(t, codes.Unauthenticated, err, "the revoked key stays revoked")
+	keys, err = listKeys(ctx, dial(t, d.addr, second, nil))
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	require.NotEqual(t, id, keys[0].GetId())
+}
+
+// keysCLI runs `airlock keys ARGS...` and returns its stdout.
+func keysCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out strings.Builder
+	err := run(context.Background(), append([]string{"keys"}, args...), &out, io.Discard)
+	return out.String(), err
+}
+
+// Not parallel: it sets the CLI's environment variables.
+func TestKeysCLI(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	ctx := context.Background()
+	t.Setenv("AIRLOCK_ADDR", d.addr)
+	t.Setenv("AIRLOCK_TOKEN", "")
+	t.Setenv("AIRLOCK_DATA_DIR", d.dataDir) // where the CLI finds admin.key
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("AIRLOCK_DATABASE_URL", "")
+
+	// Over the server, with dev's admin key found on disk.
+	out, err := keysCLI(t, "create", "--subject", "alice", "--role", "user")
+	require.NoError(t, err)
+	alice := strings.TrimSpace(out)
+	require.True(t, strings.HasPrefix(alice, keystore.TokenPrefix), "stdout is the token alone: %q", out)
+	_, err = listKeys(ctx, dial(t, d.addr, alice, nil))
+	requireCode(t, codes.PermissionDenied, err, "a user key authenticates but may not manage keys")
+
+	out, err = keysCLI(t, "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "alice")
+	require.NotContains(t, out, alice, "list never shows a secret")
+	id := strings.Split(strings.TrimPrefix(alice, keystore.TokenPrefix), "_")[0]
+	require.Contains(t, out, id)
+
+	out, err = keysCLI(t, "revoke", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "revoked key "+id)
+	_, err = listKeys(ctx, dial(t, d.addr, alice, nil))
+	requireCode(t, codes.Unauthenticated, err, "a key revoked through the server stops working at once")
+	out, err = keysCLI(t, "list")
+	require.NoError(t, err)
+	require.NotContains(t, out, id)
+	out, err = keysCLI(t, "list", "--all")
+	require.NoError(t, err)
+	require.Contains(t, out, id)
+
+	_, err = keysCLI(t, "create", "--tenant", "acme", "--subject", "x", "--role", "admin")
+	requireCode(t, codes.PermissionDenied, err, "an admin creates keys in its own tenant only")
+	_, err = keysCLI(t, "create", "--subject", "x", "--role", "root")
+	requireCode(t, codes.InvalidArgument, err)
+	_, err = keysCLI(t, "revoke", "0000000000000000")
+	requireCode(t, codes.NotFound, err)
+
+	// Bootstrapping a tenant's first admin straight in the database.
+	dbURL := "sqlite:" + filepath.Join(d.dataDir, "airlock.db")
+	out, err = keysCLI(t, "create", "--database-url", dbURL, "--tenant", "acme", "--subject", "root", "--role", "admin")
+	require.NoError(t, err)
+	acme := strings.TrimSpace(out)
+	keys, err := listKeys(ctx, dial(t, d.addr, acme, nil))
+	require.NoError(t, err)
+	require.Len(t, keys, 1, "acme's admin sees acme's keys only")
+	require.Equal(t, "acme", keys[0].GetTenant())
+
+	// AIRLOCK_TOKEN overrides the saved key.
+	t.Setenv("AIRLOCK_TOKEN", acme)
+	out, err = keysCLI(t, "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "acme")
+	require.NotContains(t, out, "default")
+
+	// Direct database access sees every tenant and can revoke across them.
+	out, err = keysCLI(t, "list", "--database-url", dbURL, "--all")
+	require.NoError(t, err)
+	require.Contains(t, out, "acme")
+	require.Contains(t, out, "default")
+	acmeID := strings.Split(strings.TrimPrefix(acme, keystore.TokenPrefix), "_")[0]
+	_, err = keysCLI(t, "revoke", "--database-url", dbURL, acmeID)
+	require.NoError(t, err)
+	acmeConn := authv1.NewKeyServiceClient(dial(t, d.addr, acme, nil))
+	require.Eventually(t, func() bool {
+		_, err := acmeConn.ListKeys(ctx, &authv1.ListKeysRequest{})
+		return status.Code(err) == codes.Unauthenticated
+	}, 2*keystore.DefaultCacheTTL, 100*time.Millisecond, "a key revoked in the database stops working within the cache TTL")
+}
