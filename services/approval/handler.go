@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -143,8 +144,9 @@ func (h *Handler) Reject(ctx context.Context, req *approvalv1.RejectRequest) (*a
 	return &approvalv1.RejectResponse{Approval: ToProto(a)}, nil
 }
 
-// WatchApprovals implements approvalv1.ApprovalServiceServer. A watch of
-// one request ends after it reaches a final state.
+// WatchApprovals implements approvalv1.ApprovalServiceServer. It sends
+// response headers once the watch is in place; a watch of one request starts
+// with its current state and ends after it reaches a final state.
 func (h *Handler) WatchApprovals(req *approvalv1.WatchApprovalsRequest, stream approvalv1.ApprovalService_WatchApprovalsServer) error {
 	ctx := stream.Context()
 	p, err := principal(ctx)
@@ -160,6 +162,10 @@ func (h *Handler) WatchApprovals(req *approvalv1.WatchApprovalsRequest, stream a
 		return h.status(ctx, err)
 	}
 	defer sub.Close()
+	// Headers tell the client the watch is in place: changes from now on reach it.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -155,19 +155,25 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop = func() { cancel(); wg.Wait() }
+	var conn *pgx.Conn
 	if db.Dialect == database.Postgres {
-		conn, err := listen(ctx, db.URL)
-		if err != nil {
+		if conn, err = listen(ctx, db.URL); err != nil {
 			cancel()
 			return nil, err
 		}
-		wg.Go(func() { s.listenLoop(ctx, db.URL, conn) })
+	}
+	// Read the position after LISTEN, so a change is either before it or heard.
+	pos, err := s.store.LastChange(ctx)
+	if err != nil {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		cancel()
+		return nil, err
+	}
+	if conn != nil {
+		wg.Go(func() { s.listenLoop(ctx, db.URL, conn, pos) })
 	} else {
-		pos, err := s.store.LastChange(ctx)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
 		wg.Go(func() { s.pollLoop(ctx, pos) })
 	}
 	wg.Go(func() { s.sweepLoop(ctx) })
@@ -205,8 +211,7 @@ func listen(ctx context.Context, url string) (*pgx.Conn, error) {
 
 // listenLoop publishes every change NOTIFYed by any replica. After a lost
 // connection it reconnects and catches up from the trail.
-func (s *Service) listenLoop(ctx context.Context, url string, conn *pgx.Conn) {
-	var last int64
+func (s *Service) listenLoop(ctx context.Context, url string, conn *pgx.Conn, last int64) {
 	backoff := 100 * time.Millisecond
 	for {
 		for conn != nil {

@@ -1,0 +1,95 @@
+package approval_test
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+
+	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
+	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/database/dbtest"
+)
+
+// watch opens a watch as p and waits until the server has it in place.
+func watch(t *testing.T, ts *testServer, p auth.Principal, id string) grpc.ServerStreamingClient[approvalv1.WatchApprovalsResponse] {
+	t.Helper()
+	ctx, cancel := contextFor(t, p)
+	stream, err := ts.client.WatchApprovals(ctx, &approvalv1.WatchApprovalsRequest{ApprovalId: id})
+	require.NoError(t, err)
+	_, err = stream.Header()
+	require.NoError(t, err)
+	t.Cleanup(cancel)
+	return stream
+}
+
+func recv(t *testing.T, s grpc.ServerStreamingClient[approvalv1.WatchApprovalsResponse]) *approvalv1.Approval {
+	t.Helper()
+	resp, err := s.Recv()
+	require.NoError(t, err)
+	return resp.GetApproval()
+}
+
+func TestWatchSeesDecisionsMadeOnAnotherServer(t *testing.T) {
+	t.Parallel()
+	// Two servers, each with its own pool and listener, sharing one database.
+	url := dbtest.NewPostgresURL(t)
+	a := startServer(t, dbtest.Open(t, url, migrations...))
+	b := startServer(t, dbtest.Open(t, url, migrations...))
+
+	all := watch(t, b, bob, "")        // every request of t1
+	mine := watch(t, b, alice, "")     // a plain user: only alice's
+	foreign := watch(t, b, eve, "")    // tenant t2
+	req := a.create(t, alice, "run-w") // made on server A
+	one := watch(t, b, carol, req.GetId())
+
+	got := recv(t, all)
+	require.Equal(t, req.GetId(), got.GetId())
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_PENDING, got.GetState())
+	got = recv(t, one)
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_PENDING, got.GetState(), "a watch of one request starts with its state")
+
+	_, err := a.client.Approve(as(bob), &approvalv1.ApproveRequest{ApprovalId: req.GetId(), Reason: "ok"})
+	require.NoError(t, err)
+
+	got = recv(t, all)
+	require.Equal(t, req.GetId(), got.GetId())
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, got.GetState())
+	require.Equal(t, "bob", got.GetDecidedBy())
+	got = recv(t, one)
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, got.GetState())
+	_, err = one.Recv()
+	require.ErrorIs(t, err, io.EOF, "a watch of one request ends at its final state")
+
+	// Alice saw her request; her stream skipped dave's, and eve's tenant saw nothing of t1.
+	other := a.create(t, dave, "run-w2")
+	got = recv(t, all)
+	require.Equal(t, other.GetId(), got.GetId())
+	require.Equal(t, req.GetId(), recv(t, mine).GetId())
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, recv(t, mine).GetState())
+	frank := auth.Principal{Tenant: "t2", Subject: "frank", Roles: []auth.Role{auth.RoleUser}}
+	hers := a.create(t, alice, "run-w3")
+	t2 := b.create(t, frank, "run-t2")
+	require.Equal(t, hers.GetId(), recv(t, mine).GetId(), "dave's request is not shown to alice")
+	require.Equal(t, t2.GetId(), recv(t, foreign).GetId(), "t1's requests are not shown to t2")
+}
+
+func TestWatchOnSQLite(t *testing.T) {
+	t.Parallel()
+	ts := setup(t, "sqlite")
+	all := watch(t, ts, bob, "")
+	req := ts.create(t, alice, "run-s")
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_PENDING, recv(t, all).GetState())
+	_, err := ts.client.Reject(as(bob), &approvalv1.RejectRequest{ApprovalId: req.GetId(), Reason: "no"})
+	require.NoError(t, err)
+	got := recv(t, all)
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_REJECTED, got.GetState())
+	require.Equal(t, "no", got.GetReason())
+
+	// A decided request's watch sends its final state and ends.
+	one := watch(t, ts, bob, req.GetId())
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_REJECTED, recv(t, one).GetState())
+	_, err = one.Recv()
+	require.ErrorIs(t, err, io.EOF)
+}
