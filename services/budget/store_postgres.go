@@ -1,0 +1,446 @@
+package budget
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/airlockhq/airlock/pkg/database"
+)
+
+// eventChannel is the LISTEN/NOTIFY channel events travel on between replicas.
+const eventChannel = "airlock_budget_events"
+
+// PostgresStore keeps the budget's state in Postgres through the native pgx
+// pool. Budget rows are locked with SELECT ... FOR UPDATE in key order.
+type PostgresStore struct {
+	pool *pgxpool.Pool
+}
+
+var (
+	_ Store       = (*PostgresStore)(nil)
+	_ EventSource = (*PostgresStore)(nil)
+)
+
+// NewPostgresStore returns a store on db, which must be Postgres.
+func NewPostgresStore(db *database.DB) *PostgresStore {
+	return &PostgresStore{pool: db.Pool}
+}
+
+// retryable reports whether a transaction failed only because of another one.
+func pgRetryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "23505": // serialization, deadlock, a racing idempotency key
+			return true
+		}
+	}
+	return false
+}
+
+// InTx implements Store.
+func (s *PostgresStore) InTx(ctx context.Context, fn func(tx Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+		if err == nil || !pgRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+type pgTx struct{ tx pgx.Tx }
+
+const reservationCols = `id, tenant, idempotency_key, request_hash, scope_tenant, scope_user, held_tenant, held_user,
+	amount_micros, actual_micros, state, cost_kind, model, run_id, created_at, expires_at, settled_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanReservation(row rowScanner) (Reservation, error) {
+	var r Reservation
+	var created, expires, settled int64
+	err := row.Scan(&r.ID, &r.Tenant, &r.IdempotencyKey, &r.RequestHash, &r.ScopeTenant, &r.ScopeUser,
+		&r.HeldTenant, &r.HeldUser, &r.Amount, &r.Actual, &r.State, &r.Kind, &r.Model, &r.RunID,
+		&created, &expires, &settled)
+	r.CreatedAt, r.ExpiresAt, r.SettledAt = fromMicros(created), fromMicros(expires), fromMicros(settled)
+	return r, err
+}
+
+const budgetCols = `tenant, scope_kind, subject, period, limit_micros, thresholds, time_zone, period_start,
+	spent_micros, reserved_micros, fired_percent, hard_stopped, updated_at`
+
+func scanBudget(row rowScanner) (Budget, error) {
+	var b Budget
+	var thresholds string
+	var start, updated int64
+	err := row.Scan(&b.Tenant, &b.Scope.Kind, &b.Scope.Subject, &b.Period, &b.Limit, &thresholds, &b.TimeZone,
+		&start, &b.Spent, &b.Reserved, &b.FiredPercent, &b.HardStopped, &updated)
+	if err != nil {
+		return b, err
+	}
+	b.PeriodStart, b.UpdatedAt = fromMicros(start), fromMicros(updated)
+	b.Thresholds, err = parseThresholds(thresholds)
+	return b, err
+}
+
+func formatThresholds(t []int32) string {
+	parts := make([]string, len(t))
+	for i, v := range t {
+		parts[i] = strconv.Itoa(int(v))
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseThresholds(s string) ([]int32, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int32
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("stored thresholds %q: %w", s, err)
+		}
+		out = append(out, int32(v))
+	}
+	return out, nil
+}
+
+func (t pgTx) LockReservations(ctx context.Context, ids []string) (map[string]Reservation, error) {
+	out := map[string]Reservation{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+reservationCols+` FROM budget_reservations
+		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("locking reservations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading reservation: %w", err)
+		}
+		out[r.ID] = r
+	}
+	return out, rows.Err()
+}
+
+func (t pgTx) ReservationsByKey(ctx context.Context, keys []IdemKey) (map[IdemKey]Reservation, error) {
+	out := map[IdemKey]Reservation{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	tenants, ks := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		tenants[i], ks[i] = k.Tenant, k.Key
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+reservationCols+` FROM budget_reservations
+		WHERE (tenant, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, tenants, ks)
+	if err != nil {
+		return nil, fmt.Errorf("reading reservations by key: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading reservation: %w", err)
+		}
+		out[IdemKey{Tenant: r.Tenant, Key: r.IdempotencyKey}] = r
+	}
+	return out, rows.Err()
+}
+
+func sortedKeys(keys []Key) []Key {
+	out := append([]Key(nil), keys...)
+	sort.Slice(out, func(i, j int) bool { return out[i].less(out[j]) })
+	return out
+}
+
+func (t pgTx) LockBudgets(ctx context.Context, keys []Key) (map[Key]Budget, error) {
+	out := map[Key]Budget{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	keys = sortedKeys(keys)
+	tenants, kinds, subjects := make([]string, len(keys)), make([]int16, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		tenants[i], kinds[i], subjects[i] = k.Tenant, int16(k.Scope.Kind), k.Scope.Subject
+	}
+	// Rows are locked as the sorted result is produced: a stable order, so
+	// two transactions never wait on each other in a cycle.
+	rows, err := t.tx.Query(ctx, `SELECT `+budgetCols+` FROM budget_budgets
+		WHERE (tenant, scope_kind, subject) IN (SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[]))
+		ORDER BY tenant, scope_kind, subject FOR UPDATE`, tenants, kinds, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("locking budgets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		b, err := scanBudget(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading budget: %w", err)
+		}
+		out[b.Key] = b
+	}
+	return out, rows.Err()
+}
+
+// scopeFilter is the SQL condition selecting ledger and reservation rows of
+// a scope; arg is bound to subjectArg(scope).
+func scopeFilter(arg string) string {
+	return "((" + arg + " = '' AND scope_tenant) OR (" + arg + " <> '' AND scope_user = " + arg + "))"
+}
+
+func (t pgTx) SpentSince(ctx context.Context, tenant string, scope Scope, from time.Time) (int64, error) {
+	var n int64
+	err := t.tx.QueryRow(ctx, `SELECT COALESCE(SUM(amount_micros), 0)::bigint FROM budget_ledger
+		WHERE tenant = $1 AND at >= $2 AND entry = 1 AND `+scopeFilter("$3"),
+		tenant, micros(from), subjectArg(scope)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("summing the ledger: %w", err)
+	}
+	return n, nil
+}
+
+// subjectArg is the value bound to a scope filter's argument: the user, or
+// empty for the TENANT scope.
+func subjectArg(scope Scope) string {
+	if scope.Kind == ScopeUser {
+		return scope.Subject
+	}
+	return ""
+}
+
+func (t pgTx) Write(ctx context.Context, w *Writes) error {
+	if w.empty() {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, bu := range w.Budgets {
+		b.Queue(`INSERT INTO budget_budgets (`+budgetCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+			ON CONFLICT (tenant, scope_kind, subject) DO UPDATE SET period = $4, limit_micros = $5, thresholds = $6,
+			time_zone = $7, period_start = $8, spent_micros = $9, reserved_micros = $10, fired_percent = $11,
+			hard_stopped = $12, updated_at = $13`,
+			bu.Tenant, int16(bu.Scope.Kind), bu.Scope.Subject, int16(bu.Period), bu.Limit, formatThresholds(bu.Thresholds),
+			bu.TimeZone, micros(bu.PeriodStart), bu.Spent, bu.Reserved, bu.FiredPercent, bu.HardStopped, micros(bu.UpdatedAt))
+	}
+	for _, r := range w.NewReservations {
+		b.Queue(`INSERT INTO budget_reservations (`+reservationCols+`)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+			r.ID, r.Tenant, r.IdempotencyKey, r.RequestHash, r.ScopeTenant, r.ScopeUser, r.HeldTenant, r.HeldUser,
+			r.Amount, r.Actual, int16(r.State), int16(r.Kind), r.Model, r.RunID,
+			micros(r.CreatedAt), micros(r.ExpiresAt), micros(r.SettledAt))
+	}
+	for _, r := range w.Settled {
+		b.Queue(`UPDATE budget_reservations SET state = $2, actual_micros = $3, settled_at = $4 WHERE id = $1`,
+			r.ID, int16(r.State), r.Actual, micros(r.SettledAt))
+	}
+	for _, l := range w.Ledger {
+		b.Queue(`INSERT INTO budget_ledger (tenant, reservation_id, entry, scope_tenant, scope_user, cost_kind, model,
+			amount_micros, released_micros, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			l.Tenant, l.ReservationID, int16(l.Entry), l.ScopeTenant, l.ScopeUser, int16(l.Kind), l.Model,
+			l.Amount, l.Released, micros(l.At))
+	}
+	for _, e := range w.Events {
+		b.Queue(`INSERT INTO budget_events (id, tenant, kind, scope_kind, subject, threshold, amount_micros,
+			reservation_id, message, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			e.ID, e.Tenant, int16(e.Kind), int16(e.Scope.Kind), e.Scope.Subject, e.Threshold, e.Amount,
+			e.ReservationID, e.Message, micros(e.At))
+		payload, err := json.Marshal(wireEvent(e))
+		if err != nil {
+			return err
+		}
+		// Delivered to every listening replica when the transaction commits.
+		b.Queue(`SELECT pg_notify($1, $2)`, eventChannel, string(payload))
+	}
+	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("writing budget changes: %w", err)
+	}
+	return nil
+}
+
+// Budget implements Store.
+func (s *PostgresStore) Budget(ctx context.Context, key Key) (Budget, error) {
+	b, err := scanBudget(s.pool.QueryRow(ctx, `SELECT `+budgetCols+` FROM budget_budgets
+		WHERE tenant = $1 AND scope_kind = $2 AND subject = $3`, key.Tenant, int16(key.Scope.Kind), key.Scope.Subject))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Budget{}, ErrNotFound
+	}
+	if err != nil {
+		return Budget{}, fmt.Errorf("reading budget: %w", err)
+	}
+	return b, nil
+}
+
+// Usage implements Store.
+func (s *PostgresStore) Usage(ctx context.Context, tenant string, scope Scope, from, to time.Time) ([]UsageLine, error) {
+	end := int64(1<<63 - 1)
+	if !to.IsZero() {
+		end = micros(to)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT cost_kind, model, SUM(amount_micros)::bigint FROM budget_ledger
+		WHERE tenant = $1 AND entry = 1 AND at >= $2 AND at < $3 AND `+scopeFilter("$4")+`
+		GROUP BY cost_kind, model ORDER BY cost_kind, model`, tenant, micros(from), end, subjectArg(scope))
+	if err != nil {
+		return nil, fmt.Errorf("summing usage: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageLine
+	for rows.Next() {
+		var l UsageLine
+		if err := rows.Scan(&l.Kind, &l.Model, &l.Amount); err != nil {
+			return nil, fmt.Errorf("reading usage: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// HeldAmount implements Store.
+func (s *PostgresStore) HeldAmount(ctx context.Context, tenant string, scope Scope) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(amount_micros), 0)::bigint FROM budget_reservations
+		WHERE tenant = $1 AND state = 1 AND `+scopeFilter("$2"), tenant, subjectArg(scope)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("summing held reservations: %w", err)
+	}
+	return n, nil
+}
+
+// Reservation implements Store.
+func (s *PostgresStore) Reservation(ctx context.Context, tenant, id string) (Reservation, error) {
+	r, err := scanReservation(s.pool.QueryRow(ctx, `SELECT `+reservationCols+` FROM budget_reservations
+		WHERE tenant = $1 AND id = $2`, tenant, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Reservation{}, ErrNotFound
+	}
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reading reservation: %w", err)
+	}
+	return r, nil
+}
+
+// Expired implements Store.
+func (s *PostgresStore) Expired(ctx context.Context, now time.Time, limit int) ([]Reservation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+reservationCols+` FROM budget_reservations
+		WHERE state = 1 AND expires_at <= $1 ORDER BY expires_at LIMIT $2`, micros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing expired reservations: %w", err)
+	}
+	defer rows.Close()
+	var out []Reservation
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading reservation: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LedgerTotals implements Store.
+func (s *PostgresStore) LedgerTotals(ctx context.Context, tenant string) (int64, int64, error) {
+	var spent, released int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(amount_micros), 0)::bigint, COALESCE(SUM(released_micros), 0)::bigint
+		FROM budget_ledger WHERE tenant = $1`, tenant).Scan(&spent, &released)
+	if err != nil {
+		return 0, 0, fmt.Errorf("summing the ledger: %w", err)
+	}
+	return spent, released, nil
+}
+
+// Ping implements Store.
+func (s *PostgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Listen implements EventSource with LISTEN on a connection of its own,
+// reconnecting after errors until ctx ends.
+func (s *PostgresStore) Listen(ctx context.Context, ready func(), fn func(Event)) error {
+	first := true
+	for {
+		err := s.listenOnce(ctx, func() {
+			if first {
+				first = false
+				ready()
+			}
+		}, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		_ = err // the caller's logger is not ours; retry after a pause
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *PostgresStore) listenOnce(ctx context.Context, ready func(), fn func(Event)) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel); err != nil {
+		return err
+	}
+	defer func() {
+		// The connection goes back to the pool: stop listening first.
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(cctx, "UNLISTEN *"); err != nil {
+			conn.Conn().Close(cctx) //nolint:errcheck // dropping a broken connection
+		}
+	}()
+	ready()
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		var we wireEventJSON
+		if err := json.Unmarshal([]byte(n.Payload), &we); err != nil {
+			continue
+		}
+		fn(we.event())
+	}
+}
+
+// wireEventJSON is an event as NOTIFY carries it.
+type wireEventJSON struct {
+	ID            string `json:"id"`
+	Tenant        string `json:"tenant"`
+	Kind          int16  `json:"kind"`
+	ScopeKind     int16  `json:"scope_kind"`
+	Subject       string `json:"subject,omitempty"`
+	Threshold     int32  `json:"threshold,omitempty"`
+	Amount        int64  `json:"amount"`
+	ReservationID string `json:"reservation_id,omitempty"`
+	Message       string `json:"message"`
+	At            int64  `json:"at"`
+}
+
+func wireEvent(e Event) wireEventJSON {
+	return wireEventJSON{ID: e.ID, Tenant: e.Tenant, Kind: int16(e.Kind), ScopeKind: int16(e.Scope.Kind),
+		Subject: e.Scope.Subject, Threshold: e.Threshold, Amount: e.Amount, ReservationID: e.ReservationID,
+		Message: e.Message, At: micros(e.At)}
+}
+
+func (w wireEventJSON) event() Event {
+	return Event{ID: w.ID, Tenant: w.Tenant, Kind: EventKind(w.Kind), Scope: Scope{Kind: ScopeKind(w.ScopeKind), Subject: w.Subject},
+		Threshold: w.Threshold, Amount: w.Amount, ReservationID: w.ReservationID, Message: w.Message, At: fromMicros(w.At)}
+}
