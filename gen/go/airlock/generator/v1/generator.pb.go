@@ -264,7 +264,11 @@ type SheetProfile struct {
 	// row_count is the number of data rows, header excluded.
 	RowCount int64 `protobuf:"varint,3,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
 	// sample_rows are the first rows, up to the tenant's sample limit.
-	SampleRows    []*SampleRow `protobuf:"bytes,4,rep,name=sample_rows,json=sampleRows,proto3" json:"sample_rows,omitempty"`
+	SampleRows []*SampleRow `protobuf:"bytes,4,rep,name=sample_rows,json=sampleRows,proto3" json:"sample_rows,omitempty"`
+	// truncated is true when a size limit stopped profiling before the end of
+	// the table: row_count and empty counts then cover only the rows read, and
+	// columns past the column limit are left out.
+	Truncated     bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +329,13 @@ func (x *SheetProfile) GetSampleRows() []*SampleRow {
 		return x.SampleRows
 	}
 	return nil
+}
+
+func (x *SheetProfile) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 // DatasetProfile describes one input file without carrying its contents.
@@ -748,13 +759,14 @@ const file_airlock_generator_v1_generator_proto_rawDesc = "" +
 	"\vempty_count\x18\x03 \x01(\x03R\n" +
 	"emptyCount\"#\n" +
 	"\tSampleRow\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xc0\x01\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xde\x01\n" +
 	"\fSheetProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\acolumns\x18\x02 \x03(\v2#.airlock.generator.v1.ColumnProfileR\acolumns\x12\x1b\n" +
 	"\trow_count\x18\x03 \x01(\x03R\browCount\x12@\n" +
 	"\vsample_rows\x18\x04 \x03(\v2\x1f.airlock.generator.v1.SampleRowR\n" +
-	"sampleRows\"\xf6\x01\n" +
+	"sampleRows\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\xf6\x01\n" +
 	"\x0eDatasetProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\x06format\x18\x02 \x01(\x0e2#.airlock.generator.v1.DatasetFormatR\x06format\x12\x1d\n" +

@@ -1,0 +1,341 @@
+package tabular
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Bits of what a column's values could all be.
+const (
+	canInteger uint8 = 1 << iota
+	canDecimal
+	canDate
+	canBoolean
+	canAll = canInteger | canDecimal | canDate | canBoolean
+)
+
+// colStats accumulates one column's values.
+type colStats struct {
+	mask     uint8
+	nonEmpty int64
+	empty    int64
+}
+
+func (c *colStats) columnType() ColumnType {
+	switch {
+	case c.nonEmpty == 0:
+		return TypeEmpty
+	case c.mask&canInteger != 0:
+		return TypeInteger
+	case c.mask&canDecimal != 0:
+		return TypeDecimal
+	case c.mask&canDate != 0:
+		return TypeDate
+	case c.mask&canBoolean != 0:
+		return TypeBoolean
+	default:
+		return TypeText
+	}
+}
+
+// observe adds one value; overflow means the cell was longer than kept.
+func observe[T ~string | ~[]byte](c *colStats, v T, overflow bool) {
+	v = trimSpace(v)
+	if len(v) == 0 || isMissing(v) {
+		c.empty++
+		return
+	}
+	c.nonEmpty++
+	if overflow {
+		c.mask = 0
+		return
+	}
+	if c.mask != 0 {
+		c.mask &= classify(v, c.mask)
+	}
+}
+
+func trimSpace[T ~string | ~[]byte](v T) T {
+	i, j := 0, len(v)
+	for i < j && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n') {
+		i++
+	}
+	for j > i && (v[j-1] == ' ' || v[j-1] == '\t' || v[j-1] == '\r' || v[j-1] == '\n') {
+		j--
+	}
+	return v[i:j]
+}
+
+// isMissing reports the markers pandas reads as NaN by default.
+func isMissing[T ~string | ~[]byte](v T) bool {
+	if len(v) > 9 {
+		return false
+	}
+	switch string(v) {
+	case "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+		"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null":
+		return true
+	}
+	return false
+}
+
+// classify returns which of the types in want v could be.
+func classify[T ~string | ~[]byte](v T, want uint8) uint8 {
+	var got uint8
+	if want&(canInteger|canDecimal) != 0 {
+		switch numberKind(v) {
+		case 1:
+			got |= canInteger | canDecimal
+		case 2:
+			got |= canDecimal
+		}
+	}
+	if want&canBoolean != 0 && isBoolean(v) {
+		got |= canBoolean
+	}
+	if want&canDate != 0 && got == 0 && (isISODate(v) || isDate(string(v))) {
+		got |= canDate
+	}
+	return got & want
+}
+
+// numberKind is 1 for an integer, 2 for a decimal, 0 otherwise. It accepts
+// what pandas parses as a number: a sign, digits, one point, an exponent.
+func numberKind[T ~string | ~[]byte](v T) int {
+	i := 0
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		i++
+	}
+	digits, point, exp := 0, false, false
+	for ; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !point && !exp:
+			point = true
+		case (c == 'e' || c == 'E') && digits > 0 && !exp:
+			exp = true
+			if i+1 < len(v) && (v[i+1] == '+' || v[i+1] == '-') {
+				i++
+			}
+			if i+1 >= len(v) {
+				return 0
+			}
+		default:
+			return 0
+		}
+	}
+	switch {
+	case digits == 0:
+		return 0
+	case point || exp:
+		return 2
+	default:
+		return 1
+	}
+}
+
+func isBoolean[T ~string | ~[]byte](v T) bool {
+	if len(v) > 5 {
+		return false
+	}
+	for _, w := range [...]string{"true", "false", "yes", "no"} {
+		if len(v) == len(w) && strings.EqualFold(string(v), w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isISODate is a fast path for the commonest form, YYYY-MM-DD, checked
+// without parsing.
+func isISODate[T ~string | ~[]byte](v T) bool {
+	if len(v) != 10 || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
+		if !isDigit(v[i]) {
+			return false
+		}
+	}
+	m := int(v[5]-'0')*10 + int(v[6]-'0')
+	d := int(v[8]-'0')*10 + int(v[9]-'0')
+	return m >= 1 && m <= 12 && d >= 1 && d <= 31
+}
+
+// dateLayouts are the date and date-time forms recognised, ISO first, then
+// the ones spreadsheets and exports commonly write.
+var dateLayouts = []string{
+	"2006-01-02",
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04:05.999999999",
+	time.RFC3339,
+	time.RFC3339Nano,
+	"2006/01/02",
+	"2006/1/2",
+	"1/2/2006",
+	"2/1/2006",
+	"1/2/2006 15:04",
+	"2/1/2006 15:04",
+	"1/2/2006 15:04:05",
+	"2/1/2006 15:04:05",
+	"1/2/06",
+	"2/1/06",
+	"1/2/06 15:04",
+	"2.1.2006",
+	"1-2-06",
+	"2-Jan-06",
+	"2-Jan-2006",
+	"02 Jan 2006",
+	"Jan 2, 2006",
+	"January 2, 2006",
+}
+
+func isDate(v string) bool {
+	if len(v) < 6 || len(v) > 35 {
+		return false
+	}
+	if c := v[0]; !(c >= '0' && c <= '9') && !(c >= 'A' && c <= 'Z') {
+		return false
+	}
+	for _, layout := range dateLayouts {
+		if _, err := time.Parse(layout, v); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// tableBuilder turns rows into a Sheet: the first non-blank row is the
+// header, the rest are data.
+type tableBuilder struct {
+	opts    Options
+	sheet   Sheet
+	cols    []colStats
+	names   map[string]bool
+	started bool
+	full    bool // MaxRows reached
+}
+
+func newTableBuilder(name string, opts Options) *tableBuilder {
+	return &tableBuilder{opts: opts, sheet: Sheet{Name: name}, names: map[string]bool{}}
+}
+
+// addStrings adds a row of strings; it returns false once MaxRows is reached.
+func (b *tableBuilder) addStrings(cells []string) bool {
+	return addRow(b, cells, nil)
+}
+
+// addBytes adds a row of byte fields with per-field overflow marks.
+func (b *tableBuilder) addBytes(fields [][]byte, overflow []bool) bool {
+	return addRow(b, fields, overflow)
+}
+
+func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bool {
+	if b.full {
+		return false
+	}
+	last := len(cells)
+	for last > 0 && len(trimSpace(cells[last-1])) == 0 && (overflow == nil || !overflow[last-1]) {
+		last--
+	}
+	if last == 0 {
+		return true // a blank row
+	}
+	cells = cells[:last]
+	if len(cells) > b.opts.MaxColumns {
+		cells = cells[:b.opts.MaxColumns]
+		b.sheet.Truncated = true
+	}
+	if !b.started {
+		b.started = true
+		for i, c := range cells {
+			b.addColumn(i, shorten(string(trimSpace(c))), 0)
+		}
+		return true
+	}
+	for i := len(b.cols); i < len(cells); i++ {
+		// A row wider than the header: pandas names such columns "Unnamed: N"
+		// and they were empty in every earlier row.
+		b.addColumn(i, "", b.sheet.RowCount)
+	}
+	for i := range b.cols {
+		if i < len(cells) {
+			observe(&b.cols[i], cells[i], overflow != nil && overflow[i])
+		} else {
+			b.cols[i].empty++
+		}
+	}
+	if len(b.sheet.Samples) < b.opts.SampleRows {
+		row := make([]string, len(b.cols))
+		for i := range cells {
+			row[i] = shorten(string(cells[i]))
+			if overflow != nil && overflow[i] && !strings.HasSuffix(row[i], "…") {
+				row[i] += "…"
+			}
+		}
+		b.sheet.Samples = append(b.sheet.Samples, row)
+	}
+	b.sheet.RowCount++
+	if b.sheet.RowCount >= b.opts.MaxRows {
+		b.full = true
+		b.sheet.Truncated = true
+		return false
+	}
+	return true
+}
+
+func (b *tableBuilder) addColumn(i int, name string, empty int64) {
+	if name == "" {
+		name = "Unnamed: " + strconv.Itoa(i)
+	}
+	if b.names[name] {
+		for n := 1; ; n++ {
+			alt := name + "." + strconv.Itoa(n)
+			if !b.names[alt] {
+				name = alt
+				break
+			}
+		}
+	}
+	b.names[name] = true
+	b.cols = append(b.cols, colStats{mask: canAll, empty: empty})
+	b.sheet.Columns = append(b.sheet.Columns, Column{Name: name})
+	for j := range b.sheet.Samples {
+		b.sheet.Samples[j] = append(b.sheet.Samples[j], "")
+	}
+}
+
+// finish returns the sheet, or false when no header was found.
+func (b *tableBuilder) finish() (Sheet, bool) {
+	for i := range b.cols {
+		b.sheet.Columns[i].Type = b.cols[i].columnType()
+		b.sheet.Columns[i].EmptyCount = b.cols[i].empty
+	}
+	return b.sheet, b.started
+}
+
+// shorten cuts s to sampleValueRunes runes, marking the cut with "…", and
+// replaces invalid UTF-8.
+func shorten(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if utf8.RuneCountInString(s) <= sampleValueRunes {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == sampleValueRunes {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
