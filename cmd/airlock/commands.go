@@ -15,6 +15,7 @@ func operatorCommands() []*cobra.Command {
 		newKeysCmd,      // cmd_keys.go
 		newRunCmd,       // cmd_orchestrator.go
 		newRunsCmd,      // cmd_orchestrator.go
+		newHealthCmd,    // health.go (container health checks)
 	} {
 		if c := f(); c != nil {
 			cmds = append(cmds, c)
