@@ -28,7 +28,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
+	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/auth/keystore"
 	"github.com/airlockhq/airlock/pkg/database/dbtest"
@@ -300,4 +302,274 @@ func TestMutualTLSRefusesWrongCA(t *testing.T) {
 	keys, err = listKeys(onBehalf, svcConn)
 	require.NoError(t, err, "a service forwards an admin")
 	require.NotEmpty(t, keys)
+}
+
+// tenantClients are connections for two tenants of one dev server.
+type tenantClients struct {
+	a, b *grpc.ClientConn // tenant-a's alice and tenant-b's bob, each user+operator
+}
+
+// missingLike returns an id of the same shape as id that names nothing.
+func missingLike(id string) string {
+	last := id[len(id)-1]
+	repl := byte('0')
+	if last == '0' {
+		repl = '1'
+	}
+	return id[:len(id)-1] + string(repl)
+}
+
+// requireLikeMissing calls get with a foreign id and with a missing id of the
+// same shape and requires both to fail with NotFound, with the same message:
+// a foreign object must be indistinguishable from one that does not exist.
+func requireLikeMissing(t *testing.T, rpc string, foreignID string, get func(id string) error) {
+	t.Helper()
+	requireFailsLikeMissing(t, codes.NotFound, rpc, foreignID, get)
+}
+
+// requireFailsLikeMissing is requireLikeMissing for an RPC that answers a
+// missing id with code want (InvalidArgument for an id inside a request).
+func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignID string, get func(id string) error) {
+	t.Helper()
+	missingID := missingLike(foreignID)
+	foreign, missing := get(foreignID), get(missingID)
+	requireCode(t, want, missing, "%s with a missing id", rpc)
+	requireCode(t, want, foreign, "%s with another tenant's id leaks it", rpc)
+	require.Equal(t, status.Convert(missing).Message(),
+		strings.ReplaceAll(status.Convert(foreign).Message(), foreignID, missingID),
+		"%s: a foreign id must read exactly like a missing one", rpc)
+}
+
+// TestCrossTenantIsolation starts the real server with every service and,
+// for each list and get RPC that is implemented, creates objects as tenant A
+// and checks that tenant B gets NotFound or an empty list, exactly as for a
+// missing object. Each subtest also reads the object back as tenant A, so a
+// check that could never fail is caught.
+//
+// Covered: KeyService ListKeys, RevokeKey; OrchestratorService GetRun,
+// ListRuns (all and by requester), WatchRun, CancelRun, DownloadFile,
+// SubmitRun with a foreign input file; ApprovalService GetApproval,
+// ListApprovals (all, by run id, by requester), WatchApprovals (by id and
+// tenant-wide), Approve, Reject, CheckApproval, VerifyTrail.
+//
+// Not parallel: two in-process dev servers race on package-level flag state.
+func TestCrossTenantIsolation(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	st := d.store(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	newKey := func(tenant, subject string) string {
+		_, token, err := st.Create(ctx, keystore.NewKey{Tenant: tenant, Subject: subject,
+			Roles: []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleAdmin}})
+		require.NoError(t, err)
+		return token
+	}
+	c := tenantClients{
+		a: dial(t, d.addr, newKey("tenant-a", "alice"), nil),
+		b: dial(t, d.addr, newKey("tenant-b", "bob"), nil),
+	}
+	t.Run("keys", func(t *testing.T) { crossTenantKeys(ctx, t, c) })
+	t.Run("orchestrator", func(t *testing.T) { crossTenantOrchestrator(ctx, t, c) })
+	t.Run("approval", func(t *testing.T) { crossTenantApproval(ctx, t, c) })
+}
+
+func crossTenantKeys(ctx context.Context, t *testing.T, c tenantClients) {
+	ka, kb := authv1.NewKeyServiceClient(c.a), authv1.NewKeyServiceClient(c.b)
+	created, err := ka.CreateKey(ctx, &authv1.CreateKeyRequest{Subject: "carol", Roles: []string{"user"}})
+	require.NoError(t, err)
+	id := created.GetKey().GetId()
+	mine, err := ka.ListKeys(ctx, &authv1.ListKeysRequest{IncludeRevoked: true})
+	require.NoError(t, err)
+	require.Contains(t, keyIDs(mine.GetKeys()), id, "tenant A lists its own key")
+	theirs, err := kb.ListKeys(ctx, &authv1.ListKeysRequest{IncludeRevoked: true})
+	require.NoError(t, err)
+	require.NotContains(t, keyIDs(theirs.GetKeys()), id)
+	for _, k := range theirs.GetKeys() {
+		require.Equal(t, "tenant-b", k.GetTenant())
+	}
+	requireLikeMissing(t, "RevokeKey", id, func(id string) error {
+		_, err := kb.RevokeKey(ctx, &authv1.RevokeKeyRequest{Id: id})
+		return err
+	})
+	_, err = ka.RevokeKey(ctx, &authv1.RevokeKeyRequest{Id: id})
+	require.NoError(t, err, "tenant A revokes its own key")
+}
+
+func keyIDs(keys []*authv1.ApiKey) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.GetId()
+	}
+	return ids
+}
+
+func crossTenantOrchestrator(ctx context.Context, t *testing.T, c tenantClients) {
+	oa, ob := orchestratorv1.NewOrchestratorServiceClient(c.a), orchestratorv1.NewOrchestratorServiceClient(c.b)
+
+	up, err := oa.UploadFile(ctx)
+	require.NoError(t, err)
+	require.NoError(t, up.Send(&orchestratorv1.UploadFileRequest{Name: "sales.csv", Chunk: []byte("region,revenue\nnorth,10\n")}))
+	uploaded, err := up.CloseAndRecv()
+	require.NoError(t, err)
+	fileID := uploaded.GetFile().GetFileId()
+	require.NotEmpty(t, fileID)
+	download := func(client orchestratorv1.OrchestratorServiceClient, id string) error {
+		s, err := client.DownloadFile(ctx, &orchestratorv1.DownloadFileRequest{FileId: id})
+		if err != nil {
+			return err
+		}
+		_, err = s.Recv()
+		return err
+	}
+	require.NoError(t, download(oa, fileID), "tenant A downloads its own file")
+	requireLikeMissing(t, "DownloadFile", fileID, func(id string) error { return download(ob, id) })
+
+	submitted, err := oa.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
+		Source:       &orchestratorv1.SubmitRunRequest_Code{Code: "print(open('/data/in/sales.csv').read())"},
+		InputFileIds: []string{fileID}})
+	require.NoError(t, err)
+	runID := submitted.GetRun().GetId()
+	require.NotEmpty(t, runID)
+
+	// Another tenant cannot run code on tenant A's file.
+	submitB := func(id string) error {
+		_, err := ob.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
+			Source: &orchestratorv1.SubmitRunRequest_Code{Code: "print(1)"}, InputFileIds: []string{id}})
+		return err
+	}
+	requireFailsLikeMissing(t, codes.InvalidArgument, "SubmitRun with a foreign input file", fileID, submitB)
+
+	got, err := oa.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: runID})
+	require.NoError(t, err, "tenant A reads its own run")
+	require.Equal(t, "tenant-a", got.GetRun().GetTenant())
+	requireLikeMissing(t, "GetRun", runID, func(id string) error {
+		_, err := ob.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: id})
+		return err
+	})
+	watch := func(client orchestratorv1.OrchestratorServiceClient, id string) error {
+		s, err := client.WatchRun(ctx, &orchestratorv1.WatchRunRequest{RunId: id})
+		if err != nil {
+			return err
+		}
+		_, err = s.Recv()
+		return err
+	}
+	require.NoError(t, watch(oa, runID), "tenant A watches its own run")
+	requireLikeMissing(t, "WatchRun", runID, func(id string) error { return watch(ob, id) })
+	requireLikeMissing(t, "CancelRun", runID, func(id string) error {
+		_, err := ob.CancelRun(ctx, &orchestratorv1.CancelRunRequest{RunId: id, Reason: "mischief"})
+		return err
+	})
+
+	listA, err := oa.ListRuns(ctx, &orchestratorv1.ListRunsRequest{})
+	require.NoError(t, err)
+	require.Contains(t, runIDs(listA.GetRuns()), runID, "tenant A lists its own run")
+	for _, req := range []*orchestratorv1.ListRunsRequest{{}, {Requester: "alice"}, {Requester: got.GetRun().GetRequester()}} {
+		listB, err := ob.ListRuns(ctx, req)
+		require.NoError(t, err)
+		require.Empty(t, listB.GetRuns(), "ListRuns(%v) as tenant B", req)
+	}
+	after, err := oa.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: runID})
+	require.NoError(t, err)
+	require.NotContains(t, after.GetRun().GetFailureReason(), "mischief", "tenant B's cancel changed nothing")
+}
+
+func runIDs(runs []*orchestratorv1.Run) []string {
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = r.GetId()
+	}
+	return ids
+}
+
+func crossTenantApproval(ctx context.Context, t *testing.T, c tenantClients) {
+	aa, ab := approvalv1.NewApprovalServiceClient(c.a), approvalv1.NewApprovalServiceClient(c.b)
+	newApproval := func(client approvalv1.ApprovalServiceClient, runID string) *approvalv1.Approval {
+		t.Helper()
+		resp, err := client.CreateApproval(ctx, &approvalv1.CreateApprovalRequest{
+			RunId: runID, Code: "import os\nprint(os.listdir('/data/in'))\n", PolicyId: "default", PolicyVersion: "v1"})
+		require.NoError(t, err)
+		return resp.GetApproval()
+	}
+	// Tenant B watches all its tenant's approvals before tenant A creates one.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchB, err := ab.WatchApprovals(watchCtx, &approvalv1.WatchApprovalsRequest{})
+	require.NoError(t, err)
+
+	mine := newApproval(aa, "run_a_cross_tenant")
+	id := mine.GetId()
+	require.Equal(t, "tenant-a", mine.GetTenant())
+	own := newApproval(ab, "run_b_cross_tenant")
+	first, err := watchB.Recv()
+	require.NoError(t, err)
+	require.Equal(t, own.GetId(), first.GetApproval().GetId(), "tenant B's watch shows its own approval, never tenant A's first")
+	stopWatch()
+
+	_, err = aa.GetApproval(ctx, &approvalv1.GetApprovalRequest{ApprovalId: id})
+	require.NoError(t, err, "tenant A reads its own approval")
+	requireLikeMissing(t, "GetApproval", id, func(id string) error {
+		_, err := ab.GetApproval(ctx, &approvalv1.GetApprovalRequest{ApprovalId: id})
+		return err
+	})
+	requireLikeMissing(t, "WatchApprovals by id", id, func(id string) error {
+		s, err := ab.WatchApprovals(ctx, &approvalv1.WatchApprovalsRequest{ApprovalId: id})
+		if err != nil {
+			return err
+		}
+		_, err = s.Recv()
+		return err
+	})
+	requireLikeMissing(t, "Approve", id, func(id string) error {
+		_, err := ab.Approve(ctx, &approvalv1.ApproveRequest{ApprovalId: id, Reason: "mischief"})
+		return err
+	})
+	requireLikeMissing(t, "Reject", id, func(id string) error {
+		_, err := ab.Reject(ctx, &approvalv1.RejectRequest{ApprovalId: id, Reason: "mischief"})
+		return err
+	})
+	still, err := aa.GetApproval(ctx, &approvalv1.GetApprovalRequest{ApprovalId: id})
+	require.NoError(t, err)
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_PENDING, still.GetApproval().GetState(), "tenant B's decisions changed nothing")
+
+	check := &approvalv1.CheckApprovalRequest{RunId: mine.GetRunId(), CodeSha256: mine.GetCodeSha256(), PolicyVersion: mine.GetPolicyVersion()}
+	checkA, err := aa.CheckApproval(ctx, check)
+	require.NoError(t, err)
+	require.Equal(t, id, checkA.GetApproval().GetId(), "tenant A checks its own approval")
+	checkB, errB := ab.CheckApproval(ctx, check)
+	missing := &approvalv1.CheckApprovalRequest{RunId: "run_nothing_here", CodeSha256: mine.GetCodeSha256(), PolicyVersion: mine.GetPolicyVersion()}
+	checkMissing, errMissing := ab.CheckApproval(ctx, missing)
+	require.Equal(t, status.Code(errMissing), status.Code(errB), "CheckApproval: foreign like missing")
+	require.False(t, checkB.GetApproved())
+	require.Nil(t, checkB.GetApproval())
+	require.Equal(t, checkMissing.GetApproved(), checkB.GetApproved())
+
+	listA, err := aa.ListApprovals(ctx, &approvalv1.ListApprovalsRequest{})
+	require.NoError(t, err)
+	require.Contains(t, approvalIDs(listA.GetApprovals()), id, "tenant A lists its own approval")
+	for _, req := range []*approvalv1.ListApprovalsRequest{{}, {RunId: mine.GetRunId()}, {Requester: mine.GetRequester()},
+		{State: approvalv1.ApprovalState_APPROVAL_STATE_PENDING}} {
+		listB, err := ab.ListApprovals(ctx, req)
+		require.NoError(t, err)
+		require.NotContains(t, approvalIDs(listB.GetApprovals()), id, "ListApprovals(%v) as tenant B", req)
+		for _, a := range listB.GetApprovals() {
+			require.Equal(t, "tenant-b", a.GetTenant())
+		}
+	}
+
+	trailA, err := aa.VerifyTrail(ctx, &approvalv1.VerifyTrailRequest{})
+	require.NoError(t, err)
+	trailB, err := ab.VerifyTrail(ctx, &approvalv1.VerifyTrailRequest{})
+	require.NoError(t, err)
+	require.True(t, trailB.GetOk())
+	require.Equal(t, trailA.GetEventsChecked(), trailB.GetEventsChecked(),
+		"each tenant's trail holds its own single creation, not the other's")
+}
+
+func approvalIDs(as []*approvalv1.Approval) []string {
+	ids := make([]string, len(as))
+	for i, a := range as {
+		ids[i] = a.GetId()
+	}
+	return ids
 }
