@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,11 @@ func newMigrateCmd() *cobra.Command {
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := config.ApplyEnv(cmd.Flags(), envAliases); err != nil {
 			return err
+		}
+		// As serve does: anything else would silently become a SQLite file
+		// named after the URL, and a migration Job would "succeed".
+		if !database.IsPostgresURL(url) && !strings.HasPrefix(url, "sqlite:") {
+			return config.Invalid("database-url", "want postgres://... or sqlite:PATH")
 		}
 		db, err := database.Open(cmd.Context(), url)
 		if err != nil {
