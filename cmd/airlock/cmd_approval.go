@@ -92,6 +92,10 @@ func newApprovalsListCmd() *cobra.Command {
 }
 
 func printApprovalTable(w io.Writer, list []*approvalv1.Approval) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "(no requests)")
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tRISK\tRUN\tREQUESTER\tCREATED\tEXPIRES\tDECIDED BY")
 	for _, a := range list {
@@ -99,9 +103,6 @@ func printApprovalTable(w io.Writer, list []*approvalv1.Approval) {
 			a.GetRunId(), a.GetRequester(), approvalTime(a.GetCreatedAt()), approvalTime(a.GetExpiresAt()), approvalDash(a.GetDecidedBy()))
 	}
 	tw.Flush()
-	if len(list) == 0 {
-		fmt.Fprintln(w, "(no requests)")
-	}
 }
 
 func newApprovalsShowCmd() *cobra.Command {

@@ -41,6 +41,7 @@ func approvalService() *serviceSpec {
 				return nil, err
 			}
 			approvalv1.RegisterApprovalServiceServer(env.Server.GRPC(), approval.NewHandler(svc, log))
+			env.Server.AddHealthCheck(approvalv1.ApprovalService_ServiceDesc.ServiceName, "change-feed", svc.FeedHealth)
 			return func() error { stop(); return nil }, nil
 		},
 	}

@@ -17,6 +17,7 @@ import (
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/database"
 	"github.com/airlockhq/airlock/services/approval"
 )
 
@@ -297,6 +298,20 @@ func TestCheckApprovalBindsRunHashAndPolicyVersion(t *testing.T) {
 	resp, err = check(alice, "run-chk2", a.GetCodeSha256(), "pv-1")
 	require.NoError(t, err)
 	require.False(t, resp.GetApproved(), "different run")
+	// A request approved by editing its row, not through the API, is not approved.
+	forged := ts.create(t, alice, "run-forged")
+	_, err = ts.db.SQL.ExecContext(t.Context(), database.Rebind(ts.db.Dialect,
+		`UPDATE approval_requests SET state = 'APPROVED', decided_by = 'bob' WHERE id = $1`), forged.GetId())
+	require.NoError(t, err)
+	resp, err = check(alice, "run-forged", forged.GetCodeSha256(), "pv-1")
+	require.NoError(t, err)
+	require.False(t, resp.GetApproved(), "the trail has no approval")
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, resp.GetApproval().GetState())
+	rep, err := ts.client.VerifyTrail(as(bob), &approvalv1.VerifyTrailRequest{})
+	require.NoError(t, err)
+	require.False(t, rep.GetOk())
+	require.Contains(t, rep.GetMessage(), forged.GetId())
+
 	_, err = check(alice, "run-none", a.GetCodeSha256(), "pv-1")
 	requireCode(t, err, codes.NotFound)
 	_, err = check(alice, "run-chk", strings.ToUpper(a.GetCodeSha256()), "pv-1")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +78,9 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	hub   *hub
+
+	usesListener atomic.Bool
+	listening    atomic.Bool
 }
 
 // NewService returns a Service over store.
@@ -392,7 +396,19 @@ func (s *Service) Check(ctx context.Context, p auth.Principal, runID, codeSHA256
 	}
 	a, err := s.store.FindApproved(ctx, p.Tenant, runID, codeSHA256, policyVersion)
 	if err == nil && visible(p, a) {
-		return true, a, nil
+		// The row alone is not trusted: its trail must end in an intact
+		// "approved" event for this very code and policy version.
+		ev, err := s.store.LastEvent(ctx, p.Tenant, a.ID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return false, Approval{}, err
+		}
+		if err == nil && ev.Kind == EventApproved && ev.Hash == ev.ComputeHash() &&
+			ev.CodeSHA256 == a.CodeSHA256 && ev.PolicyVersion == a.PolicyVersion && ev.Actor == a.DecidedBy {
+			return true, a, nil
+		}
+		s.log.ErrorContext(ctx, "approval request disagrees with its audit trail; not treating it as approved",
+			"approval_id", a.ID, "tenant", a.Tenant, "last_event", ev.Kind, "last_event_seq", ev.Seq)
+		return false, a, nil
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, Approval{}, err

@@ -38,6 +38,8 @@ type Store interface {
 	Due(ctx context.Context, now time.Time, limit int) ([]Key, error)
 	// Events returns up to limit of tenant's events with seq > afterSeq, in order.
 	Events(ctx context.Context, tenant string, afterSeq int64, limit int) ([]Event, error)
+	// LastEvent returns the newest event of one request, or ErrNotFound.
+	LastEvent(ctx context.Context, tenant, approvalID string) (Event, error)
 	// ChainHead returns the seq and hash of tenant's last event, or ErrNotFound.
 	ChainHead(ctx context.Context, tenant string) (int64, string, error)
 	// Changes returns up to limit changes, of any tenant, after the change
@@ -280,9 +282,11 @@ func (s *sqlCore) Due(ctx context.Context, now time.Time, limit int) ([]Key, err
 	return out, rs.Err()
 }
 
+const eventColumns = `tenant, seq, approval_id, kind, actor, at_us, reason, run_id,
+	code_sha256, policy_version, prev_hash, hash`
+
 func (s *sqlCore) Events(ctx context.Context, tenant string, afterSeq int64, limit int) ([]Event, error) {
-	rs, err := s.pool.query(ctx, s.sql(`SELECT tenant, seq, approval_id, kind, actor, at_us, reason, run_id,
-		code_sha256, policy_version, prev_hash, hash FROM approval_events
+	rs, err := s.pool.query(ctx, s.sql(`SELECT `+eventColumns+` FROM approval_events
 		WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3`), tenant, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading audit trail: %w", err)
@@ -290,17 +294,34 @@ func (s *sqlCore) Events(ctx context.Context, tenant string, afterSeq int64, lim
 	defer rs.Close()
 	var out []Event
 	for rs.Next() {
-		var e Event
-		var kind string
-		var at int64
-		if err := rs.Scan(&e.Tenant, &e.Seq, &e.ApprovalID, &kind, &e.Actor, &at, &e.Reason, &e.RunID,
-			&e.CodeSHA256, &e.PolicyVersion, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("reading audit trail: %w", err)
+		e, err := scanEvent(rs)
+		if err != nil {
+			return nil, err
 		}
-		e.Kind, e.At = EventKind(kind), fromMicros(at)
 		out = append(out, e)
 	}
 	return out, rs.Err()
+}
+
+func (s *sqlCore) LastEvent(ctx context.Context, tenant, approvalID string) (Event, error) {
+	return scanEvent(s.pool.queryRow(ctx, s.sql(`SELECT `+eventColumns+` FROM approval_events
+		WHERE tenant = $1 AND approval_id = $2 ORDER BY seq DESC LIMIT 1`), tenant, approvalID))
+}
+
+func scanEvent(r scanner) (Event, error) {
+	var e Event
+	var kind string
+	var at int64
+	err := r.Scan(&e.Tenant, &e.Seq, &e.ApprovalID, &kind, &e.Actor, &at, &e.Reason, &e.RunID,
+		&e.CodeSHA256, &e.PolicyVersion, &e.PrevHash, &e.Hash)
+	if isNoRows(err) {
+		return Event{}, ErrNotFound
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("reading audit trail: %w", err)
+	}
+	e.Kind, e.At = EventKind(kind), fromMicros(at)
+	return e, nil
 }
 
 func (s *sqlCore) ChainHead(ctx context.Context, tenant string) (int64, string, error) {

@@ -227,6 +227,12 @@ func TestStoreConformance(t *testing.T) {
 			}{
 				{"edited reason", "t-tamper-edit", `UPDATE approval_events SET reason = 'nothing to see' WHERE tenant = $1 AND seq = 2`, 2},
 				{"edited actor", "t-tamper-actor", `UPDATE approval_events SET actor = 'mallory' WHERE tenant = $1 AND seq = 3`, 3},
+				{"request approved behind the trail", "t-tamper-row", `UPDATE approval_requests SET state = 'APPROVED', decided_by = 'mallory'
+					WHERE tenant = $1 AND id = (SELECT approval_id FROM approval_events WHERE tenant = $1 AND seq = 3)`, 3},
+				{"request inserted behind the trail", "t-tamper-ins", `INSERT INTO approval_requests (id, tenant, run_id, requester, code,
+					code_sha256, policy_id, policy_version, findings, risk, inputs, state, created_at_us, expires_at_us)
+					VALUES ('apr_ffffffffffffffffffffffffffffffff', $1, 'run-x', 'mallory', 'x', 'x', 'p', 'v1', '[]', 'LOW', '[]',
+					'APPROVED', 1, 2)`, 6},
 				{"deleted", "t-tamper-del", `DELETE FROM approval_events WHERE tenant = $1 AND seq = 3`, 3},
 				{"deleted last", "t-tamper-tail", `DELETE FROM approval_events WHERE tenant = $1 AND seq = 5`, 5},
 				{"reordered", "t-tamper-swap", `UPDATE approval_events SET seq = -2 WHERE tenant = $1 AND seq = 2;

@@ -78,10 +78,16 @@ const verifyBatch = 500
 // whose prev_hash is not its predecessor's hash (reordered or replaced), an
 // event whose hash does not match its content (edited), or a trail that ends
 // before the chain head says it does (truncated).
+//
+// Then it checks every request against its trail: a request whose state,
+// decider, code hash or policy version is not what its last event says was
+// changed behind the trail's back; the break is reported at that request's
+// last event.
 func VerifyTrail(ctx context.Context, st Store, tenant string) (TrailReport, error) {
 	var rep TrailReport
 	prevHash := GenesisHash
 	next := int64(1)
+	lastOf := map[string]Event{} // approval id -> its newest event
 	for {
 		evs, err := st.Events(ctx, tenant, next-1, verifyBatch)
 		if err != nil {
@@ -100,6 +106,8 @@ func VerifyTrail(ctx context.Context, st Store, tenant string) (TrailReport, err
 			}
 			prevHash = e.Hash
 			next++
+			e.Reason = "" // keep the map small; only the fields checked below are needed
+			lastOf[e.ApprovalID] = *e
 		}
 		if len(evs) < verifyBatch {
 			break
@@ -119,9 +127,63 @@ func VerifyTrail(ctx context.Context, st Store, tenant string) (TrailReport, err
 	case headSeq < last || headHash != prevHash:
 		return broken(rep, headSeq+1, fmt.Sprintf("the chain head (event %d) does not match the trail's last event %d", headSeq, last)), nil
 	}
+	if bad, msg, err := checkRequests(ctx, st, tenant, lastOf, next); err != nil {
+		return rep, err
+	} else if bad != 0 {
+		return broken(rep, bad, msg), nil
+	}
 	rep.OK = true
 	rep.Message = fmt.Sprintf("%d events, every link holds", rep.EventsChecked)
 	return rep, nil
+}
+
+// stateAfter is the state a request is in after an event of kind k.
+var stateAfter = map[EventKind]State{
+	EventCreated: StatePending, EventApproved: StateApproved, EventRejected: StateRejected, EventExpired: StateExpired,
+}
+
+// checkRequests compares each of tenant's requests with its newest event and
+// returns the seq of the first disagreement (0 if none). A request with no
+// event at all is reported at end, one past the trail's last event.
+func checkRequests(ctx context.Context, st Store, tenant string, last map[string]Event, end int64) (int64, string, error) {
+	var first int64
+	var msg string
+	var after *Cursor
+	for {
+		page, err := st.List(ctx, ListParams{Tenant: tenant, After: after, Limit: verifyBatch})
+		if err != nil {
+			return 0, "", err
+		}
+		for _, a := range page {
+			ev, ok := last[a.ID]
+			var why string
+			switch {
+			case !ok:
+				why = fmt.Sprintf("request %s has no event in the trail", a.ID)
+			case stateAfter[ev.Kind] != a.State:
+				why = fmt.Sprintf("request %s is %s but its last event %d says %s", a.ID, a.State, ev.Seq, ev.Kind)
+			case a.State != StatePending && a.DecidedBy != ev.Actor:
+				why = fmt.Sprintf("request %s names %q as decider but event %d names %q", a.ID, a.DecidedBy, ev.Seq, ev.Actor)
+			case a.CodeSHA256 != ev.CodeSHA256 || a.PolicyVersion != ev.PolicyVersion || a.RunID != ev.RunID:
+				why = fmt.Sprintf("request %s's run, code hash or policy version differs from event %d", a.ID, ev.Seq)
+			}
+			if why == "" {
+				continue
+			}
+			seq := ev.Seq
+			if !ok {
+				seq = end
+			}
+			if first == 0 || seq < first {
+				first, msg = seq, why
+			}
+		}
+		if len(page) < verifyBatch {
+			return first, msg, nil
+		}
+		l := page[len(page)-1]
+		after = &Cursor{CreatedAt: l.CreatedAt, ID: l.ID}
+	}
 }
 
 func broken(rep TrailReport, seq int64, msg string) TrailReport {

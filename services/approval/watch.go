@@ -157,6 +157,7 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 	stop = func() { cancel(); wg.Wait() }
 	var conn *pgx.Conn
 	if db.Dialect == database.Postgres {
+		s.usesListener.Store(true)
 		if conn, err = listen(ctx, db.URL); err != nil {
 			cancel()
 			return nil, err
@@ -172,12 +173,22 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 		return nil, err
 	}
 	if conn != nil {
+		s.listening.Store(true)
 		wg.Go(func() { s.listenLoop(ctx, db.URL, conn, pos) })
 	} else {
 		wg.Go(func() { s.pollLoop(ctx, pos) })
 	}
 	wg.Go(func() { s.sweepLoop(ctx) })
 	return stop, nil
+}
+
+// FeedHealth reports whether watchers hear every replica's changes: on
+// Postgres, whether the LISTEN connection is up. It is a health check.
+func (s *Service) FeedHealth(context.Context) error {
+	if s.usesListener.Load() && !s.listening.Load() {
+		return errors.New("the approval change listener is reconnecting; watchers may miss changes until it is back")
+	}
+	return nil
 }
 
 func (s *Service) sweepLoop(ctx context.Context) {
@@ -219,6 +230,7 @@ func (s *Service) listenLoop(ctx context.Context, url string, conn *pgx.Conn, la
 			if err != nil {
 				conn.Close(context.WithoutCancel(ctx))
 				conn = nil
+				s.listening.Store(false)
 				if ctx.Err() != nil {
 					return
 				}
@@ -245,6 +257,7 @@ func (s *Service) listenLoop(ctx context.Context, url string, conn *pgx.Conn, la
 			continue
 		}
 		conn, backoff = c, 100*time.Millisecond
+		s.listening.Store(true)
 		last = s.catchUp(ctx, last)
 	}
 }

@@ -3,6 +3,7 @@ package approval_test
 import (
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -92,4 +93,23 @@ func TestWatchOnSQLite(t *testing.T) {
 	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_REJECTED, recv(t, one).GetState())
 	_, err = one.Recv()
 	require.ErrorIs(t, err, io.EOF)
+}
+
+func TestWatchSurvivesALostListenerConnection(t *testing.T) {
+	t.Parallel()
+	ts := setup(t, "postgres")
+	require.NoError(t, ts.svc.FeedHealth(t.Context()))
+	all := watch(t, ts, bob, "")
+	// Cut the LISTEN connection from the server side, as a failover would.
+	var n int
+	require.NoError(t, ts.db.SQL.QueryRowContext(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&n))
+	require.Equal(t, 1, n)
+	req := ts.create(t, alice, "run-reconnect")
+	got := recv(t, all) // heard live, or caught up from the trail after reconnecting
+	require.Equal(t, req.GetId(), got.GetId())
+	require.Eventually(t, func() bool { return ts.svc.FeedHealth(t.Context()) == nil }, 10*time.Second, 20*time.Millisecond)
+	_, err := ts.client.Approve(as(bob), &approvalv1.ApproveRequest{ApprovalId: req.GetId()})
+	require.NoError(t, err)
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, recv(t, all).GetState())
 }
