@@ -164,3 +164,9 @@ func contextFor(t *testing.T, p auth.Principal) (context.Context, context.Cancel
 	ctx, cancel := context.WithCancel(t.Context())
 	return metadata.NewOutgoingContext(ctx, md), cancel
 }
+
+// withVia returns p as forwarded by the orchestrator, as the interceptor makes it.
+func withVia(p auth.Principal) auth.Principal {
+	p.Via = orchestrator.Subject
+	return p
+}
