@@ -970,7 +970,9 @@ func (x *RejectResponse) GetApproval() *Approval {
 // WatchApprovalsRequest subscribes to changes.
 type WatchApprovalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// approval_id limits the stream to one request; empty means all of the tenant's.
+	// approval_id limits the stream to one request; empty means all of the
+	// tenant's. A watch of one request starts with its current state and ends
+	// after its final state.
 	ApprovalId    string `protobuf:"bytes,1,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1128,7 +1130,7 @@ type CheckApprovalResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// approved is true only when an approved request matches run, hash and policy version.
 	Approved bool `protobuf:"varint,1,opt,name=approved,proto3" json:"approved,omitempty"`
-	// approval is the matching request, if any.
+	// approval is the matching request, or else the run's newest request.
 	Approval      *Approval `protobuf:"bytes,2,opt,name=approval,proto3" json:"approval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

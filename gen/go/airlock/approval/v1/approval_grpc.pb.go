@@ -36,19 +36,26 @@ const (
 // ApprovalService holds risky code for a person's decision. A decision binds
 // to the code's SHA-256 and the policy version that judged it.
 type ApprovalServiceClient interface {
-	// CreateApproval opens a request for review of one run's code.
+	// CreateApproval opens a request for review of one run's code. The
+	// requester and tenant are the caller's principal (the orchestrator
+	// forwarding the end user, or an admin); the server computes the code's hash.
 	CreateApproval(ctx context.Context, in *CreateApprovalRequest, opts ...grpc.CallOption) (*CreateApprovalResponse, error)
 	// GetApproval returns one request.
 	GetApproval(ctx context.Context, in *GetApprovalRequest, opts ...grpc.CallOption) (*GetApprovalResponse, error)
 	// ListApprovals lists the tenant's requests, filtered, a page at a time.
 	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
-	// Approve approves a pending request; the requester may never approve their own.
+	// Approve approves a pending request; it needs the operator role, and the
+	// requester may never decide their own (PERMISSION_DENIED). A decided
+	// request answers with its first decision; an expired one answers
+	// FAILED_PRECONDITION (PreconditionFailure type "EXPIRED").
 	Approve(ctx context.Context, in *ApproveRequest, opts ...grpc.CallOption) (*ApproveResponse, error)
-	// Reject rejects a pending request with a reason.
+	// Reject rejects a pending request with a reason; otherwise as Approve.
 	Reject(ctx context.Context, in *RejectRequest, opts ...grpc.CallOption) (*RejectResponse, error)
-	// WatchApprovals streams changes to the tenant's requests as they happen.
+	// WatchApprovals streams changes to the tenant's requests as they happen,
+	// from every replica. Response headers arrive once the watch is in place.
 	WatchApprovals(ctx context.Context, in *WatchApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchApprovalsResponse], error)
-	// CheckApproval answers whether this exact code is approved for this run.
+	// CheckApproval answers whether this exact code is approved for this run;
+	// NOT_FOUND when the run has no request the caller can see.
 	CheckApproval(ctx context.Context, in *CheckApprovalRequest, opts ...grpc.CallOption) (*CheckApprovalResponse, error)
 	// VerifyTrail checks the hash chain of the tenant's audit trail.
 	VerifyTrail(ctx context.Context, in *VerifyTrailRequest, opts ...grpc.CallOption) (*VerifyTrailResponse, error)
@@ -158,19 +165,26 @@ func (c *approvalServiceClient) VerifyTrail(ctx context.Context, in *VerifyTrail
 // ApprovalService holds risky code for a person's decision. A decision binds
 // to the code's SHA-256 and the policy version that judged it.
 type ApprovalServiceServer interface {
-	// CreateApproval opens a request for review of one run's code.
+	// CreateApproval opens a request for review of one run's code. The
+	// requester and tenant are the caller's principal (the orchestrator
+	// forwarding the end user, or an admin); the server computes the code's hash.
 	CreateApproval(context.Context, *CreateApprovalRequest) (*CreateApprovalResponse, error)
 	// GetApproval returns one request.
 	GetApproval(context.Context, *GetApprovalRequest) (*GetApprovalResponse, error)
 	// ListApprovals lists the tenant's requests, filtered, a page at a time.
 	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
-	// Approve approves a pending request; the requester may never approve their own.
+	// Approve approves a pending request; it needs the operator role, and the
+	// requester may never decide their own (PERMISSION_DENIED). A decided
+	// request answers with its first decision; an expired one answers
+	// FAILED_PRECONDITION (PreconditionFailure type "EXPIRED").
 	Approve(context.Context, *ApproveRequest) (*ApproveResponse, error)
-	// Reject rejects a pending request with a reason.
+	// Reject rejects a pending request with a reason; otherwise as Approve.
 	Reject(context.Context, *RejectRequest) (*RejectResponse, error)
-	// WatchApprovals streams changes to the tenant's requests as they happen.
+	// WatchApprovals streams changes to the tenant's requests as they happen,
+	// from every replica. Response headers arrive once the watch is in place.
 	WatchApprovals(*WatchApprovalsRequest, grpc.ServerStreamingServer[WatchApprovalsResponse]) error
-	// CheckApproval answers whether this exact code is approved for this run.
+	// CheckApproval answers whether this exact code is approved for this run;
+	// NOT_FOUND when the run has no request the caller can see.
 	CheckApproval(context.Context, *CheckApprovalRequest) (*CheckApprovalResponse, error)
 	// VerifyTrail checks the hash chain of the tenant's audit trail.
 	VerifyTrail(context.Context, *VerifyTrailRequest) (*VerifyTrailResponse, error)
