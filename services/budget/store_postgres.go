@@ -224,35 +224,119 @@ func subjectArg(scope Scope) string {
 	return ""
 }
 
+// Write sends every change in one round trip, one multi-row statement per
+// table (rows travel as arrays and are unnested by the server), so a batch
+// of hundreds of requests costs a handful of statements and one commit.
 func (t pgTx) Write(ctx context.Context, w *Writes) error {
 	if w.empty() {
 		return nil
 	}
 	b := &pgx.Batch{}
-	for _, bu := range w.Budgets {
-		b.Queue(`INSERT INTO budget_budgets (`+budgetCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
-			ON CONFLICT (tenant, scope_kind, subject) DO UPDATE SET period = $4, limit_micros = $5, thresholds = $6,
-			time_zone = $7, period_start = $8, spent_micros = $9, reserved_micros = $10, fired_percent = $11,
-			hard_stopped = $12, updated_at = $13`,
-			bu.Tenant, int16(bu.Scope.Kind), bu.Scope.Subject, int16(bu.Period), bu.Limit, formatThresholds(bu.Thresholds),
-			bu.TimeZone, micros(bu.PeriodStart), bu.Spent, bu.Reserved, bu.FiredPercent, bu.HardStopped, micros(bu.UpdatedAt))
+	if n := len(w.Budgets); n > 0 {
+		var c struct {
+			tenant, subject, thresholds, zone      []string
+			kind, period                           []int16
+			limit, start, spent, reserved, updated []int64
+			fired                                  []int32
+			stopped                                []bool
+		}
+		for _, bu := range w.Budgets {
+			c.tenant = append(c.tenant, bu.Tenant)
+			c.kind = append(c.kind, int16(bu.Scope.Kind))
+			c.subject = append(c.subject, bu.Scope.Subject)
+			c.period = append(c.period, int16(bu.Period))
+			c.limit = append(c.limit, bu.Limit)
+			c.thresholds = append(c.thresholds, formatThresholds(bu.Thresholds))
+			c.zone = append(c.zone, bu.TimeZone)
+			c.start = append(c.start, micros(bu.PeriodStart))
+			c.spent = append(c.spent, bu.Spent)
+			c.reserved = append(c.reserved, bu.Reserved)
+			c.fired = append(c.fired, bu.FiredPercent)
+			c.stopped = append(c.stopped, bu.HardStopped)
+			c.updated = append(c.updated, micros(bu.UpdatedAt))
+		}
+		b.Queue(`INSERT INTO budget_budgets (`+budgetCols+`)
+			SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::smallint[], $5::bigint[], $6::text[],
+				$7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::int[], $12::bool[], $13::bigint[])
+			ON CONFLICT (tenant, scope_kind, subject) DO UPDATE SET period = EXCLUDED.period,
+			limit_micros = EXCLUDED.limit_micros, thresholds = EXCLUDED.thresholds, time_zone = EXCLUDED.time_zone,
+			period_start = EXCLUDED.period_start, spent_micros = EXCLUDED.spent_micros,
+			reserved_micros = EXCLUDED.reserved_micros, fired_percent = EXCLUDED.fired_percent,
+			hard_stopped = EXCLUDED.hard_stopped, updated_at = EXCLUDED.updated_at`,
+			c.tenant, c.kind, c.subject, c.period, c.limit, c.thresholds, c.zone, c.start, c.spent, c.reserved,
+			c.fired, c.stopped, c.updated)
 	}
-	for _, r := range w.NewReservations {
+	if len(w.NewReservations) > 0 {
+		var c struct {
+			id, tenant, key, hash, user, model, run   []string
+			scopeTenant, heldTenant, heldUser         []bool
+			amount, actual, created, expires, settled []int64
+			state, kind                               []int16
+		}
+		for _, r := range w.NewReservations {
+			c.id = append(c.id, r.ID)
+			c.tenant = append(c.tenant, r.Tenant)
+			c.key = append(c.key, r.IdempotencyKey)
+			c.hash = append(c.hash, r.RequestHash)
+			c.scopeTenant = append(c.scopeTenant, r.ScopeTenant)
+			c.user = append(c.user, r.ScopeUser)
+			c.heldTenant = append(c.heldTenant, r.HeldTenant)
+			c.heldUser = append(c.heldUser, r.HeldUser)
+			c.amount = append(c.amount, r.Amount)
+			c.actual = append(c.actual, r.Actual)
+			c.state = append(c.state, int16(r.State))
+			c.kind = append(c.kind, int16(r.Kind))
+			c.model = append(c.model, r.Model)
+			c.run = append(c.run, r.RunID)
+			c.created = append(c.created, micros(r.CreatedAt))
+			c.expires = append(c.expires, micros(r.ExpiresAt))
+			c.settled = append(c.settled, micros(r.SettledAt))
+		}
 		b.Queue(`INSERT INTO budget_reservations (`+reservationCols+`)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
-			r.ID, r.Tenant, r.IdempotencyKey, r.RequestHash, r.ScopeTenant, r.ScopeUser, r.HeldTenant, r.HeldUser,
-			r.Amount, r.Actual, int16(r.State), int16(r.Kind), r.Model, r.RunID,
-			micros(r.CreatedAt), micros(r.ExpiresAt), micros(r.SettledAt))
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::bool[],
+				$8::bool[], $9::bigint[], $10::bigint[], $11::smallint[], $12::smallint[], $13::text[], $14::text[],
+				$15::bigint[], $16::bigint[], $17::bigint[])`,
+			c.id, c.tenant, c.key, c.hash, c.scopeTenant, c.user, c.heldTenant, c.heldUser, c.amount, c.actual,
+			c.state, c.kind, c.model, c.run, c.created, c.expires, c.settled)
 	}
-	for _, r := range w.Settled {
-		b.Queue(`UPDATE budget_reservations SET state = $2, actual_micros = $3, settled_at = $4 WHERE id = $1`,
-			r.ID, int16(r.State), r.Actual, micros(r.SettledAt))
+	if len(w.Settled) > 0 {
+		var ids []string
+		var states []int16
+		var actual, settled []int64
+		for _, r := range w.Settled {
+			ids = append(ids, r.ID)
+			states = append(states, int16(r.State))
+			actual = append(actual, r.Actual)
+			settled = append(settled, micros(r.SettledAt))
+		}
+		b.Queue(`UPDATE budget_reservations AS r SET state = u.state, actual_micros = u.actual, settled_at = u.settled
+			FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[]) AS u(id, state, actual, settled)
+			WHERE r.id = u.id`, ids, states, actual, settled)
 	}
-	for _, l := range w.Ledger {
+	if len(w.Ledger) > 0 {
+		var c struct {
+			tenant, res, user, model []string
+			entry, kind              []int16
+			scopeTenant              []bool
+			amount, released, at     []int64
+		}
+		for _, l := range w.Ledger {
+			c.tenant = append(c.tenant, l.Tenant)
+			c.res = append(c.res, l.ReservationID)
+			c.entry = append(c.entry, int16(l.Entry))
+			c.scopeTenant = append(c.scopeTenant, l.ScopeTenant)
+			c.user = append(c.user, l.ScopeUser)
+			c.kind = append(c.kind, int16(l.Kind))
+			c.model = append(c.model, l.Model)
+			c.amount = append(c.amount, l.Amount)
+			c.released = append(c.released, l.Released)
+			c.at = append(c.at, micros(l.At))
+		}
 		b.Queue(`INSERT INTO budget_ledger (tenant, reservation_id, entry, scope_tenant, scope_user, cost_kind, model,
-			amount_micros, released_micros, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-			l.Tenant, l.ReservationID, int16(l.Entry), l.ScopeTenant, l.ScopeUser, int16(l.Kind), l.Model,
-			l.Amount, l.Released, micros(l.At))
+			amount_micros, released_micros, at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bool[], $5::text[], $6::smallint[],
+				$7::text[], $8::bigint[], $9::bigint[], $10::bigint[])`,
+			c.tenant, c.res, c.entry, c.scopeTenant, c.user, c.kind, c.model, c.amount, c.released, c.at)
 	}
 	for _, e := range w.Events {
 		b.Queue(`INSERT INTO budget_events (id, tenant, kind, scope_kind, subject, threshold, amount_micros,
