@@ -3,7 +3,6 @@ module github.com/airlockhq/airlock
 go 1.26.0
 
 require (
-	cel.dev/cel-go v0.33.2 // indirect
 	cel.dev/expr v0.25.3 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -51,6 +50,7 @@ require (
 )
 
 require (
+	cel.dev/cel-go v0.33.2
 	github.com/airlockhq/airlock/gen/go v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/landlock-lsm/go-landlock v0.11.2

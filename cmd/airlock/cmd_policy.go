@@ -1,6 +1,114 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 
-// newPolicyCmd is not built yet.
-func newPolicyCmd() *cobra.Command { return nil }
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
+	"github.com/airlockhq/airlock/policies"
+	"github.com/airlockhq/airlock/services/policy"
+	"github.com/airlockhq/airlock/services/policy/analysis"
+	"github.com/airlockhq/airlock/services/policy/policydoc"
+)
+
+// Exit codes of `airlock policy check`.
+const (
+	exitAllow       = 0
+	exitReview      = 1
+	exitDeny        = 2
+	exitPolicyError = 3
+)
+
+func newPolicyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Work with policies locally",
+	}
+	cmd.AddCommand(newPolicyCheckCmd())
+	return cmd
+}
+
+func newPolicyCheckCmd() *cobra.Command {
+	var policyFile string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check FILE.py",
+		Short: "Judge a Python file against a policy, locally; exit 0 ALLOW, 1 REVIEW, 2 DENY (3 on errors)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pol, err := loadCheckPolicy(policyFile)
+			if err != nil {
+				return &exitError{code: exitPolicyError, msg: "airlock: " + err.Error()}
+			}
+			code, err := os.ReadFile(args[0])
+			if err != nil {
+				return &exitError{code: exitPolicyError, msg: "airlock: reading the code: " + err.Error()}
+			}
+			res, err := pol.Check(cmd.Context(), code, analysis.Options{})
+			if err != nil {
+				return &exitError{code: exitPolicyError, msg: fmt.Sprintf("airlock: %s: %v", args[0], err)}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				resp := &policyv1.CheckResponse{
+					Verdict: map[analysis.Verdict]policyv1.Verdict{analysis.Allow: policyv1.Verdict_VERDICT_ALLOW,
+						analysis.Review: policyv1.Verdict_VERDICT_REVIEW, analysis.Deny: policyv1.Verdict_VERDICT_DENY}[res.Verdict],
+					PolicyId: pol.ID, PolicyVersion: pol.Version, CodeSha256: res.CodeSHA256,
+					AllowedImports: pol.Config.AllowedImports, Limits: policy.LimitsPB(pol.Limits),
+				}
+				for _, f := range res.Findings {
+					resp.Findings = append(resp.Findings, policy.FindingPB(f))
+				}
+				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(out, string(b))
+			} else {
+				printCheck(out, args[0], pol, res)
+			}
+			switch res.Verdict {
+			case analysis.Deny:
+				return &exitError{code: exitDeny}
+			case analysis.Review:
+				return &exitError{code: exitReview}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (default ./policies/default.yaml, else the built-in default)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the CheckResponse as JSON")
+	return cmd
+}
+
+func loadCheckPolicy(file string) (*policydoc.Policy, error) {
+	if file != "" {
+		return policydoc.LoadFile(file)
+	}
+	def := filepath.Join(defaultPolicyDir, "default.yaml")
+	if _, err := os.Stat(def); errors.Is(err, fs.ErrNotExist) {
+		return policydoc.Parse("builtin:default.yaml", policies.Default)
+	}
+	return policydoc.LoadFile(def)
+}
+
+func printCheck(out interface{ Write([]byte) (int, error) }, file string, pol *policydoc.Policy, res *policydoc.Result) {
+	fmt.Fprintf(out, "%s: %s (policy %s @ %.12s, %d finding(s))\n", file, res.Verdict, pol.ID, pol.Version, len(res.Findings))
+	for _, f := range res.Findings {
+		fmt.Fprintf(out, "\n%s:%d:%d: %s %s [%s]\n  %s\n", file, f.Line, f.Column, f.Action, f.RuleID,
+			strings.ToLower(f.Severity.String()), f.Message)
+		if f.Snippet != "" {
+			fmt.Fprintf(out, "  | %s\n", f.Snippet)
+		}
+		if f.FixHint != "" {
+			fmt.Fprintf(out, "  fix: %s\n", f.FixHint)
+		}
+	}
+}

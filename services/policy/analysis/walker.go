@@ -1,0 +1,575 @@
+package analysis
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxFacts caps each kind of fact, so hostile input cannot make the
+// analyser's output unbounded; passing it marks the analysis incomplete.
+const maxFacts = 20_000
+
+// walker extracts facts from one tree.
+type walker struct {
+	ctx      context.Context
+	t        *tree
+	li       *lineIndex
+	f        *Facts
+	deadline time.Time
+	steps    int
+	stopped  bool
+
+	sites      map[string][]site
+	star       []string
+	resolved   map[string][]string
+	resolving  map[string]bool
+	values     map[string]Value
+	valuing    map[string]bool
+	valueDepth int
+	seenString map[int32]bool
+	funcs      map[string]*funcInfo
+	callSites  map[string][]int32
+	attrSites  map[string][]site
+}
+
+func newWalker(ctx context.Context, t *tree, li *lineIndex, f *Facts, deadline time.Time) *walker {
+	return &walker{
+		ctx: ctx, t: t, li: li, f: f, deadline: deadline,
+		sites:      map[string][]site{},
+		resolved:   map[string][]string{},
+		resolving:  map[string]bool{},
+		values:     map[string]Value{},
+		valuing:    map[string]bool{},
+		seenString: map[int32]bool{},
+		funcs:      map[string]*funcInfo{},
+		callSites:  map[string][]int32{},
+		attrSites:  map[string][]site{},
+	}
+}
+
+func (w *walker) run() {
+	if len(w.t.nodes) == 0 {
+		return
+	}
+	if w.t.hasError {
+		w.syntaxErrors()
+	}
+	w.collectSymbols()
+	w.visit(0)
+}
+
+func (w *walker) syntaxErrors() {
+	for i := range w.t.nodes {
+		nd := &w.t.nodes[i]
+		if nd.kind != kError && !nd.missing {
+			continue
+		}
+		sp := w.span(int32(i))
+		if nd.missing {
+			sp.Snippet = "missing token"
+		}
+		w.f.SyntaxErrors = append(w.f.SyntaxErrors, sp)
+		if len(w.f.SyntaxErrors) >= 5 {
+			return
+		}
+	}
+	if len(w.f.SyntaxErrors) == 0 {
+		w.f.SyntaxErrors = append(w.f.SyntaxErrors, w.span(0))
+	}
+}
+
+// span locates node n.
+func (w *walker) span(n int32) Span {
+	nd := &w.t.nodes[n]
+	txt := string(w.t.src[nd.start:nd.end])
+	if i := strings.IndexByte(txt, '\n'); i >= 0 {
+		txt = txt[:i] + " ..."
+	}
+	if len(txt) > 160 {
+		cut := 157
+		for cut > 0 && !isRuneStart(txt[cut]) {
+			cut--
+		}
+		txt = txt[:cut] + "..."
+	}
+	return Span{Pos: w.li.pos(int(nd.start), int(nd.end)), Snippet: txt}
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func (w *walker) full() bool {
+	f := w.f
+	if len(f.Calls) > maxFacts || len(f.Refs) > maxFacts || len(f.Strings) > maxFacts || len(f.FileOps) > maxFacts ||
+		len(f.Attrs) > maxFacts || len(f.Imports) > maxFacts {
+		f.Incomplete = "the code has too many statements to analyse"
+		w.stopped = true
+		return true
+	}
+	return false
+}
+
+func (w *walker) visit(n int32) {
+	if w.stopped {
+		return
+	}
+	w.steps++
+	if w.steps&511 == 0 {
+		if time.Now().After(w.deadline) || w.ctx.Err() != nil {
+			w.f.Incomplete = "analysis took longer than the time limit"
+			w.stopped = true
+			return
+		}
+		if w.full() {
+			return
+		}
+	}
+	t := w.t
+	switch t.nodes[n].kind {
+	case kImport, kImportFrom:
+		w.imports(n)
+		return
+	case kFutureImport, kComment:
+		return
+	case kCall:
+		w.call(n)
+	case kAttribute:
+		w.attribute(n)
+	case kIdentifier:
+		w.identifier(n)
+	case kString, kConcatenatedString:
+		w.str(n)
+	case kBinaryOperator:
+		w.binop(n)
+	case kWhile:
+		w.whileLoop(n)
+	case kFor:
+		w.forLoop(n)
+	case kPrintStatement, kExecStatement:
+		sp := w.span(n)
+		w.f.SyntaxErrors = append(w.f.SyntaxErrors, sp)
+		if t.nodes[n].kind == kExecStatement {
+			w.f.Refs = append(w.f.Refs, Ref{Span: sp, Name: "exec", Called: true})
+		}
+	}
+	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+		w.visit(c)
+	}
+}
+
+func (w *walker) imports(n int32) {
+	t := w.t
+	if t.nodes[n].kind == kImport {
+		for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+			if t.nodes[c].field != fName {
+				continue
+			}
+			mod := ""
+			switch t.nodes[c].kind {
+			case kDottedName:
+				mod = w.dotted(c)
+			case kAliasedImport:
+				mod = w.dotted(t.child(c, fName))
+			}
+			w.confusablesIn(c)
+			w.f.Imports = append(w.f.Imports, Import{Span: w.span(c), Module: mod})
+		}
+		return
+	}
+	imp := Import{Span: w.span(n), Module: w.fromModule(n)}
+	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+		switch {
+		case t.nodes[c].kind == kWildcardImport:
+			imp.Names = append(imp.Names, "*")
+		case t.nodes[c].field == fName && t.nodes[c].kind == kDottedName:
+			imp.Names = append(imp.Names, w.dotted(c))
+		case t.nodes[c].field == fName && t.nodes[c].kind == kAliasedImport:
+			imp.Names = append(imp.Names, w.dotted(t.child(c, fName)))
+		}
+	}
+	w.confusablesIn(n)
+	w.f.Imports = append(w.f.Imports, imp)
+}
+
+// confusablesIn records look-alike identifiers under n (imports are not
+// visited node by node).
+func (w *walker) confusablesIn(n int32) {
+	t := w.t
+	end := t.nodes[n].end
+	for i := n; int(i) < len(t.nodes) && t.nodes[i].start < end; i++ {
+		if t.nodes[i].kind == kIdentifier {
+			w.confusable(i)
+		}
+	}
+}
+
+func (w *walker) confusable(n int32) string {
+	written := w.t.text(n)
+	name := normIdent(written)
+	if name != written {
+		w.f.Confusables = append(w.f.Confusables, Identifier{Span: w.span(n), Written: written, Normalized: name})
+	}
+	return name
+}
+
+func (w *walker) identifier(n int32) {
+	t := w.t
+	name := w.confusable(n)
+	nd := &t.nodes[n]
+	if nd.parent < 0 {
+		return
+	}
+	pk, f := t.nodes[nd.parent].kind, nd.field
+	switch {
+	case pk == kAttribute && f == fAttribute, // the attribute handles its name
+		pk == kKeywordArgument && f == fName,
+		(pk == kFunctionDef || pk == kClassDef) && f == fName,
+		pk == kParameters, pk == kLambdaParameters, pk == kTypedParameter,
+		(pk == kDefaultParameter || pk == kTypedDefaultParameter) && f == fName,
+		pk == kListSplatPattern, pk == kDictSplatPattern, pk == kDottedName, pk == kAliasedImport,
+		pk == kGlobal, pk == kNonlocal:
+		return
+	}
+	if escapeNames[name] {
+		w.f.Attrs = append(w.f.Attrs, Attr{Span: w.span(n), Name: name})
+	}
+	if pk == kAttribute {
+		return // the object of a chain: the chain records the reference
+	}
+	if (pk == kAssignment || pk == kFor || pk == kForInClause) && f == fLeft {
+		return
+	}
+	w.refs(n, name)
+}
+
+// refs records every qualified name node n may stand for.
+func (w *walker) refs(n int32, _ string) {
+	t := w.t
+	nd := &t.nodes[n]
+	called := nd.parent >= 0 && t.nodes[nd.parent].kind == kCall && nd.field == fFunction
+	for _, q := range w.resolve(n) {
+		w.f.Refs = append(w.f.Refs, Ref{Span: w.span(n), Name: q, Called: called})
+	}
+}
+
+func (w *walker) attribute(n int32) {
+	t := w.t
+	a := t.child(n, fAttribute)
+	if a < 0 {
+		return
+	}
+	name := normIdent(t.text(a))
+	if isDunder(name) || frameAttrs[name] {
+		w.f.Attrs = append(w.f.Attrs, Attr{Span: w.span(n), Name: name})
+	}
+	nd := &t.nodes[n]
+	if nd.parent >= 0 && t.nodes[nd.parent].kind == kAttribute && nd.field == fObject {
+		return // not the whole chain
+	}
+	w.refs(n, name)
+}
+
+func (w *walker) str(n int32) {
+	t := w.t
+	if w.seenString[n] {
+		return
+	}
+	if t.nodes[n].kind == kConcatenatedString {
+		for _, c := range t.namedChildren(n) {
+			w.seenString[c] = true
+		}
+	}
+	v := w.value(n)
+	if !v.Known {
+		// An f-string starting with an interpolation: keep its literal parts.
+		v = Value{Text: w.literalParts(n)}
+	}
+	if v.Text == "" {
+		return
+	}
+	lit := StringLit{Span: w.span(n), Value: v.Text}
+	nd := &t.nodes[n]
+	if p := nd.parent; p >= 0 && t.nodes[p].kind == kAttribute && nd.field == fObject {
+		if a := t.child(p, fAttribute); a >= 0 {
+			switch normIdent(t.text(a)) {
+			case "format", "format_map":
+				lit.FormatReceiver = true
+			}
+		}
+	}
+	w.f.Strings = append(w.f.Strings, lit)
+	if isURL(v.Text) {
+		w.f.URLs = append(w.f.URLs, URL{Span: lit.Span, URL: v.Text})
+	}
+}
+
+// literalParts joins the literal parts of a string or concatenation.
+func (w *walker) literalParts(n int32) string {
+	t := w.t
+	var b strings.Builder
+	end := t.nodes[n].end
+	for i := n; int(i) < len(t.nodes) && t.nodes[i].start < end; i++ {
+		if t.nodes[i].kind == kStringContent {
+			b.WriteString(unescape(t.text(i)))
+		}
+	}
+	return b.String()
+}
+
+func (w *walker) binop(n int32) {
+	t := w.t
+	nd := &t.nodes[n]
+	if nd.parent >= 0 && t.nodes[nd.parent].kind == kBinaryOperator {
+		return
+	}
+	if t.kindOf(t.child(n, fOperator)) != kKeywordPlus {
+		return
+	}
+	if v := w.value(n); v.Known && strings.Contains(v.Text, "_") {
+		w.f.Strings = append(w.f.Strings, StringLit{Span: w.span(n), Value: v.Text})
+	}
+}
+
+// callee returns the qualified names a call's function may stand for and
+// its last name (the method).
+func (w *walker) callee(n int32) ([]string, string) {
+	t := w.t
+	fn := t.child(n, fFunction)
+	method := ""
+	switch t.kindOf(fn) {
+	case kAttribute:
+		if a := t.child(fn, fAttribute); a >= 0 {
+			method = normIdent(t.text(a))
+		}
+	case kIdentifier:
+		method = w.ident(fn)
+	}
+	return w.resolve(fn), method
+}
+
+// arguments splits an argument list into positional nodes, keyword nodes
+// and whether splats hide more.
+func (w *walker) arguments(args int32) (pos []int32, kw map[string]int32, star bool) {
+	t := w.t
+	if args < 0 {
+		return nil, nil, false
+	}
+	if t.nodes[args].kind == kGenerator {
+		return []int32{args}, nil, false
+	}
+	for c := t.nodes[args].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+		if !t.nodes[c].named {
+			continue
+		}
+		switch t.nodes[c].kind {
+		case kComment:
+		case kKeywordArgument:
+			if kw == nil {
+				kw = map[string]int32{}
+			}
+			if name := t.child(c, fName); name >= 0 {
+				kw[w.ident(name)] = t.child(c, fValue)
+			}
+		case kListSplat, kDictSplat:
+			star = true
+		default:
+			pos = append(pos, c)
+		}
+	}
+	return pos, kw, star
+}
+
+func (w *walker) positional(args int32) []int32 {
+	pos, _, _ := w.arguments(args)
+	return pos
+}
+
+func (w *walker) call(n int32) {
+	t := w.t
+	names, method := w.callee(n)
+	pos, kw, star := w.arguments(t.child(n, fArguments))
+	c := Call{Span: w.span(n), Method: method, StarArgs: star}
+	for _, p := range pos {
+		c.Args = append(c.Args, w.value(p))
+	}
+	if len(kw) > 0 {
+		c.Kwargs = make(map[string]Value, len(kw))
+		for k, v := range kw {
+			c.Kwargs[k] = w.value(v)
+		}
+	}
+	fn := t.child(n, fFunction)
+	c.Receiver = t.kindOf(fn) == kAttribute
+	if c.Receiver && pathMethods[method] {
+		c.ReceiverPath = w.value(t.child(fn, fObject))
+	}
+	if len(names) == 0 {
+		w.f.Calls = append(w.f.Calls, c)
+	}
+	for _, q := range names {
+		cq := c
+		cq.Name = q
+		w.f.Calls = append(w.f.Calls, cq)
+		switch q {
+		case "getattr", "setattr", "delattr", "hasattr":
+			// A literal attribute name is an attribute access: getattr(os,
+			// "system") is os.system.
+			if len(pos) >= 2 && c.Args[1].Exact {
+				lit := c.Args[1].Text
+				for _, obj := range w.resolve(pos[0]) {
+					w.f.Refs = append(w.f.Refs, Ref{Span: c.Span, Name: cleanQualified(obj + "." + lit), Called: false})
+				}
+				if isDunder(lit) || frameAttrs[lit] {
+					w.f.Attrs = append(w.f.Attrs, Attr{Span: c.Span, Name: lit})
+				}
+			}
+		}
+	}
+	w.fileOps(n, names, method, pos, kw, c)
+}
+
+func (w *walker) whileLoop(n int32) {
+	t := w.t
+	if constTrue(w, t.child(n, fCondition)) && !w.hasExit(t.child(n, fBody)) {
+		w.f.Loops = append(w.f.Loops, Loop{Span: w.span(n), Reason: "the loop condition is always true and nothing breaks out"})
+	}
+}
+
+func constTrue(w *walker, n int32) bool {
+	t := w.t
+	switch t.kindOf(n) {
+	case kTrue:
+		return true
+	case kInteger:
+		v, err := strconv.ParseInt(strings.ReplaceAll(t.text(n), "_", ""), 0, 64)
+		return err != nil || v != 0
+	case kString, kConcatenatedString:
+		v := w.value(n)
+		return v.Known && v.Text != ""
+	case kParenthesized:
+		if c := t.namedChildren(n); len(c) == 1 {
+			return constTrue(w, c[0])
+		}
+	}
+	return false
+}
+
+func (w *walker) forLoop(n int32) {
+	t := w.t
+	right := t.child(n, fRight)
+	if t.kindOf(right) != kCall {
+		return
+	}
+	names, _ := w.callee(right)
+	pos, kw, _ := w.arguments(t.child(right, fArguments))
+	endless := false
+	for _, q := range names {
+		switch q {
+		case "itertools.count", "itertools.cycle":
+			endless = true
+		case "itertools.repeat":
+			_, times := kw["times"]
+			endless = len(pos) == 1 && !times
+		case "iter":
+			endless = len(pos) == 2
+		}
+	}
+	if endless && !w.hasExit(t.child(n, fBody)) {
+		w.f.Loops = append(w.f.Loops, Loop{Span: w.span(n), Reason: "the loop iterates an endless iterator and nothing breaks out"})
+	}
+}
+
+// hasExit reports whether a loop body can leave the loop: a break of this
+// loop, a return, raise or yield, or a call to sys.exit and friends.
+func (w *walker) hasExit(body int32) bool {
+	if body < 0 {
+		return false
+	}
+	t := w.t
+	type item struct {
+		n      int32
+		loops  int
+		nested bool // inside a nested def, lambda or class
+	}
+	stack := []item{{n: body}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		loops, nested := it.loops, it.nested
+		switch t.nodes[it.n].kind {
+		case kBreak:
+			if loops == 0 && !nested {
+				return true
+			}
+		case kReturn, kRaise, kYield:
+			if !nested {
+				return true
+			}
+		case kCall:
+			if !nested {
+				names, _ := w.callee(it.n)
+				for _, q := range names {
+					switch q {
+					case "sys.exit", "exit", "quit", "os._exit", "os.abort":
+						return true
+					}
+				}
+			}
+		case kFor, kWhile:
+			loops++
+		case kFunctionDef, kLambda, kClassDef:
+			nested = true
+		}
+		for c := t.nodes[it.n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+			stack = append(stack, item{n: c, loops: loops, nested: nested})
+		}
+	}
+	return false
+}
+
+func isDunder(s string) bool {
+	return len(s) > 4 && strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__")
+}
+
+// escapeNames are names that reach interpreter internals; referring to one
+// is how sandbox escapes start.
+var escapeNames = map[string]bool{}
+
+// escapeList holds escapeNames in a fixed order, for stable messages.
+var escapeList []string
+
+// frameAttrs are frame, code, generator and traceback attributes that
+// reach other scopes' globals.
+var frameAttrs = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`__subclasses__ __globals__ __builtins__ __code__ __mro__ __bases__ __base__
+		__import__ __loader__ __spec__ __getattribute__ __dict__ __closure__ __func__ __self__ __reduce__
+		__reduce_ex__ __traceback__ __defaults__ __kwdefaults__ __objclass__ __init_subclass__ __class_getitem__
+		__getattr__ __setattr__ __delattr__ __set_name__ __build_class__ __weakref__ __wrapped__ __cached__`) {
+		escapeNames[n] = true
+		escapeList = append(escapeList, n)
+	}
+	for _, n := range strings.Fields(`f_globals f_locals f_builtins f_back f_code f_trace gi_frame gi_code
+		gi_yieldfrom cr_frame cr_code cr_await ag_frame ag_code tb_frame tb_next co_code co_consts co_names
+		func_globals func_code im_func im_self`) {
+		frameAttrs[n] = true
+	}
+}
+
+// EscapeName reports whether name reaches interpreter internals.
+func EscapeName(name string) bool { return escapeNames[name] || frameAttrs[name] }
+
+func isURL(s string) bool {
+	i := strings.Index(s, "://")
+	if i <= 0 || i > 10 {
+		return false
+	}
+	for _, r := range s[:i] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

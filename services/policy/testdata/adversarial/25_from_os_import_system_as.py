@@ -1,0 +1,2 @@
+from os import system as read_csv
+read_csv("id")

@@ -1,0 +1,4 @@
+import multiprocessing
+def work():
+    pass
+multiprocessing.Process(target=work).start()

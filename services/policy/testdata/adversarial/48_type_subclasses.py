@@ -1,0 +1,1 @@
+subs = type.__subclasses__(object)

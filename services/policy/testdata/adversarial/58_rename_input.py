@@ -1,0 +1,2 @@
+import os
+os.rename("/data/in/sales.csv", "/data/out/sales.csv")

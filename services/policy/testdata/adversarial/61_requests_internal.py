@@ -1,0 +1,2 @@
+import requests
+requests.get("http://internal-admin/api/users")

@@ -1,0 +1,2 @@
+with open("/proc/self/mem", "r+b") as mem:
+    mem.seek(0)

@@ -1,0 +1,4 @@
+run = exec
+@run
+def payload():
+    pass
