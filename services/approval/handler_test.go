@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,7 +84,7 @@ func TestCreateTakesIdentityFromTheForwardedPrincipal(t *testing.T) {
 
 func TestCreateRefusesBadInputAndStoresNothing(t *testing.T) {
 	t.Parallel()
-	ts := setup(t, "sqlite")
+	ts := setup(t, "postgres") // Postgres refuses NUL in text: the service must catch it first
 	for _, tc := range []struct {
 		field string
 		edit  func(r *approvalv1.CreateApprovalRequest)
@@ -91,6 +92,9 @@ func TestCreateRefusesBadInputAndStoresNothing(t *testing.T) {
 		{"run_id", func(r *approvalv1.CreateApprovalRequest) { r.RunId = "" }},
 		{"run_id", func(r *approvalv1.CreateApprovalRequest) { r.RunId = "../etc/passwd" }},
 		{"code", func(r *approvalv1.CreateApprovalRequest) { r.Code = "" }},
+		{"code", func(r *approvalv1.CreateApprovalRequest) { r.Code = "print(1)\x00" }},
+		{"policy_version", func(r *approvalv1.CreateApprovalRequest) { r.PolicyVersion = "v1\x00" }},
+		{"inputs[0].name", func(r *approvalv1.CreateApprovalRequest) { r.Inputs[0].Name = "a\nb.csv" }},
 		{"code", func(r *approvalv1.CreateApprovalRequest) { r.Code = strings.Repeat("x", 1<<20+1) }},
 		{"policy_id", func(r *approvalv1.CreateApprovalRequest) { r.PolicyId = "" }},
 		{"policy_version", func(r *approvalv1.CreateApprovalRequest) { r.PolicyVersion = "" }},
@@ -109,9 +113,18 @@ func TestCreateRefusesBadInputAndStoresNothing(t *testing.T) {
 	list, err := ts.client.ListApprovals(as(bob), &approvalv1.ListApprovalsRequest{})
 	require.NoError(t, err)
 	require.Empty(t, list.GetApprovals(), "refused requests store nothing")
+	_, err = ts.client.ListApprovals(as(bob), &approvalv1.ListApprovalsRequest{Requester: "a\x00"})
+	requireField(t, err, "requester")
+	a := ts.create(t, alice, "run-ok")
+	_, err = ts.client.Reject(as(bob), &approvalv1.RejectRequest{ApprovalId: a.GetId(), Reason: "   "})
+	requireField(t, err, "reason")
+	_, err = ts.client.Reject(as(bob), &approvalv1.RejectRequest{ApprovalId: a.GetId(), Reason: "no\x00"})
+	requireField(t, err, "reason")
+	_, err = ts.client.CheckApproval(as(bob), &approvalv1.CheckApprovalRequest{RunId: "run-ok", CodeSha256: a.GetCodeSha256(), PolicyVersion: "\x00"})
+	requireField(t, err, "policy_version")
 	rep, err := ts.client.VerifyTrail(as(bob), &approvalv1.VerifyTrailRequest{})
 	require.NoError(t, err)
-	require.Zero(t, rep.GetEventsChecked())
+	require.EqualValues(t, 1, rep.GetEventsChecked(), "only the valid request left a trace")
 }
 
 func TestSelfApprovalIsRefused(t *testing.T) {
@@ -414,4 +427,48 @@ func TestTamperedTrailIsDetectedAtTheRightEvent(t *testing.T) {
 	require.EqualValues(t, 2, rep.GetFirstBrokenSequence(), rep.GetMessage())
 	require.Contains(t, rep.GetMessage(), "missing")
 	require.EqualValues(t, 3, verify(bob).GetFirstBrokenSequence())
+}
+
+func TestConcurrentDecisionsAgreeOnOne(t *testing.T) {
+	t.Parallel()
+	ts := setup(t, "postgres")
+	a := ts.create(t, alice, "run-race")
+	type answer struct {
+		state     approvalv1.ApprovalState
+		decidedBy string
+		err       error
+	}
+	answers := make(chan answer, 8)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			var got *approvalv1.Approval
+			var err error
+			if i%2 == 0 {
+				var r *approvalv1.ApproveResponse
+				r, err = ts.client.Approve(as(bob), &approvalv1.ApproveRequest{ApprovalId: a.GetId()})
+				got = r.GetApproval()
+			} else {
+				var r *approvalv1.RejectResponse
+				r, err = ts.client.Reject(as(carol), &approvalv1.RejectRequest{ApprovalId: a.GetId(), Reason: "no"})
+				got = r.GetApproval()
+			}
+			answers <- answer{got.GetState(), got.GetDecidedBy(), err}
+		})
+	}
+	wg.Wait()
+	close(answers)
+	var first *answer
+	for ans := range answers {
+		require.NoError(t, ans.err)
+		if first == nil {
+			first = &ans
+		}
+		require.Equal(t, first.state, ans.state, "every caller sees the one decision")
+		require.Equal(t, first.decidedBy, ans.decidedBy)
+	}
+	rep, err := ts.client.VerifyTrail(as(bob), &approvalv1.VerifyTrailRequest{})
+	require.NoError(t, err)
+	require.True(t, rep.GetOk(), rep.GetMessage())
+	require.EqualValues(t, 2, rep.GetEventsChecked(), "one creation, one decision")
 }

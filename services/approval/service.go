@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
@@ -151,12 +153,14 @@ func validateCreate(cfg Config, in CreateParams) error {
 		return invalid("run_id", "must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
 	case in.Code == "":
 		return invalid("code", "must not be empty")
+	case strings.ContainsRune(in.Code, 0):
+		return invalid("code", "must not contain NUL bytes")
 	case len(in.Code) > MaxCodeBytes:
 		return invalid("code", fmt.Sprintf("is %d bytes; at most %d are accepted", len(in.Code), MaxCodeBytes))
-	case in.PolicyID == "" || len(in.PolicyID) > MaxNameBytes:
-		return invalid("policy_id", fmt.Sprintf("must be 1-%d bytes", MaxNameBytes))
-	case in.PolicyVersion == "" || len(in.PolicyVersion) > MaxNameBytes:
-		return invalid("policy_version", fmt.Sprintf("must be 1-%d bytes", MaxNameBytes))
+	case !validName(in.PolicyID):
+		return invalid("policy_id", fmt.Sprintf("must be 1-%d bytes without control characters", MaxNameBytes))
+	case !validName(in.PolicyVersion):
+		return invalid("policy_version", fmt.Sprintf("must be 1-%d bytes without control characters", MaxNameBytes))
 	case len(in.Findings) > MaxFindings:
 		return invalid("findings", fmt.Sprintf("has %d entries; at most %d are accepted", len(in.Findings), MaxFindings))
 	case len(in.Inputs) > MaxInputs:
@@ -183,14 +187,22 @@ func validateCreate(cfg Config, in CreateParams) error {
 	}
 	for i, in := range in.Inputs {
 		field := fmt.Sprintf("inputs[%d]", i)
-		if in.Name == "" || len(in.Name) > MaxNameBytes || !utf8.ValidString(in.Name) {
-			return invalid(field+".name", fmt.Sprintf("must be 1-%d bytes of UTF-8", MaxNameBytes))
+		if !validName(in.Name) {
+			return invalid(field+".name", fmt.Sprintf("must be 1-%d bytes without control characters", MaxNameBytes))
 		}
 		if in.SizeBytes < 0 {
 			return invalid(field+".size_bytes", "must not be negative")
 		}
 	}
 	return nil
+}
+
+// validName reports whether s is a short single-line UTF-8 name.
+func validName(s string) bool {
+	if s == "" || len(s) > MaxNameBytes || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 func newID() string {
@@ -243,11 +255,14 @@ func (s *Service) decide(ctx context.Context, p auth.Principal, id string, to St
 	if !ValidID(id) {
 		return Approval{}, invalid("approval_id", "must look like apr_ followed by 32 lowercase hex digits")
 	}
-	if to == StateRejected && reason == "" {
+	if to == StateRejected && strings.TrimSpace(reason) == "" {
 		return Approval{}, invalid("reason", "a rejection needs a reason")
 	}
 	if len(reason) > MaxReasonBytes {
 		return Approval{}, invalid("reason", fmt.Sprintf("is longer than %d bytes", MaxReasonBytes))
+	}
+	if strings.ContainsRune(reason, 0) {
+		return Approval{}, invalid("reason", "must not contain NUL bytes")
 	}
 	if !seesAll(p) {
 		// Do not tell a plain user whether the id exists.
@@ -341,8 +356,8 @@ func (s *Service) List(ctx context.Context, p auth.Principal, in ListRequest) ([
 	default:
 		return nil, "", invalid("state", "is not a known state")
 	}
-	if len(in.Requester) > MaxNameBytes {
-		return nil, "", invalid("requester", fmt.Sprintf("is longer than %d bytes", MaxNameBytes))
+	if in.Requester != "" && !validName(in.Requester) {
+		return nil, "", invalid("requester", fmt.Sprintf("must be 1-%d bytes without control characters", MaxNameBytes))
 	}
 	if in.RunID != "" && !runIDPattern.MatchString(in.RunID) {
 		return nil, "", invalid("run_id", "is not a well-formed run id")
@@ -391,8 +406,8 @@ func (s *Service) Check(ctx context.Context, p auth.Principal, runID, codeSHA256
 		return false, Approval{}, invalid("run_id", "is not a well-formed run id")
 	case !shaPattern.MatchString(codeSHA256):
 		return false, Approval{}, invalid("code_sha256", "must be 64 lowercase hex digits")
-	case policyVersion == "" || len(policyVersion) > MaxNameBytes:
-		return false, Approval{}, invalid("policy_version", fmt.Sprintf("must be 1-%d bytes", MaxNameBytes))
+	case !validName(policyVersion):
+		return false, Approval{}, invalid("policy_version", fmt.Sprintf("must be 1-%d bytes without control characters", MaxNameBytes))
 	}
 	a, err := s.store.FindApproved(ctx, p.Tenant, runID, codeSHA256, policyVersion)
 	if err == nil && visible(p, a) {
