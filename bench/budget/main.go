@@ -3,7 +3,7 @@
 // budgets, on Postgres and on SQLite, with p50 and p99 latency of the pair,
 // and a check that nothing was overspent and the ledger sums exactly to the
 // committed amounts. Calls go through the budget domain (batcher and
-// store), or with -grpc through real gRPC clients over loopback.
+// store) and through real gRPC clients over loopback (-mode).
 package main
 
 import (
@@ -67,7 +67,7 @@ func run() error {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers")
 	flag.StringVar(&o.stores, "stores", "postgres,sqlite", "stores to measure")
 	flag.StringVar(&o.pgURL, "database-url", defURL, "Postgres server to create a scratch database on (env AIRLOCK_BENCH_DATABASE_URL)")
-	flag.BoolVar(&o.useGRPC, "grpc", false, "call through gRPC clients over loopback instead of the domain directly")
+	modes := flag.String("mode", "both", "in-process (the domain: batcher and store), grpc (real gRPC clients over loopback) or both")
 	flag.IntVar(&o.clients, "clients", 4, "gRPC client connections with -grpc")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
@@ -82,14 +82,28 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	mode := "in-process"
-	if o.useGRPC {
-		mode = fmt.Sprintf("gRPC over loopback, %d clients", o.clients)
+	var list []bool
+	switch *modes {
+	case "in-process":
+		list = []bool{false}
+	case "grpc":
+		list = []bool{true}
+	case "both":
+		list = []bool{false, true}
+	default:
+		return fmt.Errorf("-mode %q: want in-process, grpc or both", *modes)
 	}
-	fmt.Printf("budget: reserve+commit pairs, %d concurrent callers, %s each, %s\n", o.concurrency, o.duration, mode)
-	for _, store := range strings.Split(o.stores, ",") {
-		if err := benchStore(strings.TrimSpace(store), o); err != nil {
-			return fmt.Errorf("%s: %w", store, err)
+	for _, g := range list {
+		o.useGRPC = g
+		mode := "in-process (domain: batcher + store)"
+		if g {
+			mode = fmt.Sprintf("gRPC over loopback, %d client connections", o.clients)
+		}
+		fmt.Printf("budget: reserve+commit pairs, %d concurrent callers, %s each, %s\n", o.concurrency, o.duration, mode)
+		for _, store := range strings.Split(o.stores, ",") {
+			if err := benchStore(strings.TrimSpace(store), o); err != nil {
+				return fmt.Errorf("%s: %w", store, err)
+			}
 		}
 	}
 	return nil
