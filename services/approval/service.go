@@ -319,15 +319,19 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, k := range keys {
+			expired := false
 			_, err := s.store.Update(ctx, k.Tenant, k.ID, func(a *Approval) (*Event, error) {
 				if a.State.Final() || now.Before(a.ExpiresAt) {
 					return nil, nil // another replica or a decision got there first
 				}
-				n++
+				expired = true
 				return s.expire(a, now), nil
 			})
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return n, err
+			}
+			if err == nil && expired {
+				n++
 			}
 		}
 		if n > 0 {

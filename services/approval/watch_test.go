@@ -1,6 +1,7 @@
 package approval_test
 
 import (
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/database/dbtest"
+	"github.com/airlockhq/airlock/services/approval"
 )
 
 // watch opens a watch as p and waits until the server has it in place.
@@ -112,4 +114,24 @@ func TestWatchSurvivesALostListenerConnection(t *testing.T) {
 	_, err := ts.client.Approve(as(bob), &approvalv1.ApproveRequest{ApprovalId: req.GetId()})
 	require.NoError(t, err)
 	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, recv(t, all).GetState())
+}
+
+func TestSlowWatcherIsCutOffNotBlocking(t *testing.T) {
+	t.Parallel()
+	ts := setup(t, "sqlite")
+	sub, err := ts.svc.Subscribe(t.Context(), bob, "")
+	require.NoError(t, err)
+	defer sub.Close()
+	// Nobody reads sub.C: writers must not wait for it.
+	for i := range 300 {
+		_, err := ts.svc.Create(t.Context(), withVia(alice), approval.CreateParams{RunID: fmt.Sprintf("run-%d", i),
+			Code: sampleCode, PolicyID: "default", PolicyVersion: "pv-1"})
+		require.NoError(t, err)
+	}
+	select {
+	case <-sub.Done():
+		require.ErrorIs(t, sub.Err(), approval.ErrWatchLagged)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a watcher 300 changes behind was not cut off")
+	}
 }
