@@ -74,9 +74,10 @@ func allServices() []*serviceSpec {
 	}
 }
 
-func findService(name string) (*serviceSpec, error) {
+// findService returns the spec named name among specs.
+func findService(specs []*serviceSpec, name string) (*serviceSpec, error) {
 	var names []string
-	for _, s := range allServices() {
+	for _, s := range specs {
 		if s.Name == name {
 			return s, nil
 		}
@@ -180,13 +181,16 @@ func newServeCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	common.register(cmd.Flags(), "0.0.0.0:50051", true)
-	for _, s := range allServices() {
+	// The specs whose flags are bound are the ones started: a spec's flags
+	// fill variables its Start closes over.
+	specs := allServices()
+	for _, s := range specs {
 		if s.Flags != nil {
 			s.Flags(cmd.Flags())
 		}
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		spec, err := findService(args[0])
+		spec, err := findService(specs, args[0])
 		if err != nil {
 			return err
 		}
@@ -206,7 +210,8 @@ func newDevCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	common.register(cmd.Flags(), "127.0.0.1:50051", false)
-	for _, s := range allServices() {
+	specs := allServices() // bound and started alike, as in serve
+	for _, s := range specs {
 		if s.Flags != nil {
 			s.Flags(cmd.Flags())
 		}
@@ -216,7 +221,7 @@ func newDevCmd() *cobra.Command {
 			return err
 		}
 		common.logFormat = firstChanged(cmd.Flags(), "log-format", common.logFormat, "text")
-		return serve(cmd.Context(), &common, allServices(), true, cmd.ErrOrStderr())
+		return serve(cmd.Context(), &common, specs, true, cmd.ErrOrStderr())
 	}
 	return cmd
 }
