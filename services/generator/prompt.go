@@ -273,13 +273,16 @@ func writeFeedback(u *strings.Builder, fb *generatorv1.Feedback) {
 			e = "…" + e[len(e)-executionErrTailBytes:]
 			e = strings.ToValidUTF8(e, "")
 		}
-		u.WriteString("It failed when it ran, with this error output:\n```\n")
+		f := fenceFor(e)
+		u.WriteString("It failed when it ran, with this error output:\n" + f + "\n")
 		u.WriteString(e)
-		u.WriteString("\n```\n")
+		u.WriteString("\n" + f + "\n")
 	}
-	u.WriteString("Previous program:\n```python\n")
-	u.WriteString(strings.TrimRight(fb.GetPreviousCode(), "\n"))
-	u.WriteString("\n```\nReturn a corrected version of the whole program that fixes every problem above, as the same JSON object.\n")
+	code := strings.TrimRight(fb.GetPreviousCode(), "\n")
+	f := fenceFor(code)
+	u.WriteString("Previous program:\n" + f + "python\n")
+	u.WriteString(code)
+	u.WriteString("\n" + f + "\nReturn a corrected version of the whole program that fixes every problem above, as the same JSON object.\n")
 }
 
 func writeFinding(u *strings.Builder, f *policyv1.Finding) {
@@ -295,6 +298,21 @@ func writeFinding(u *strings.Builder, f *policyv1.Finding) {
 		fmt.Fprintf(u, " Fix: %s", hint)
 	}
 	u.WriteString("\n")
+}
+
+// fenceFor returns a markdown fence longer than any run of backticks in s,
+// so the text cannot close its own block.
+func fenceFor(s string) string {
+	longest, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 func oneLine(s string) string {
