@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -24,6 +26,8 @@ import (
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/config"
+	"github.com/airlockhq/airlock/pkg/pricing"
 )
 
 // The operations guide whose grpcurl commands CI runs, and the pinned grpcurl
@@ -366,4 +370,52 @@ func opsVerify(t *testing.T, d *opsDev, vars map[string]string) {
 		}
 	}
 	require.True(t, found, "key %s not listed", vars["OLD_KEY_ID"])
+}
+
+// TestDeployFilesUseRealSettings: every AIRLOCK_* variable the deployment
+// files and the operations guide set is a setting `airlock serve`, `airlock
+// migrate` or the CLI reads, so a typo cannot silently leave a default.
+func TestDeployFilesUseRealSettings(t *testing.T) {
+	t.Parallel()
+	known := map[string]bool{
+		// Client settings (client.go).
+		"AIRLOCK_ADDR": true, "AIRLOCK_TOKEN": true, "AIRLOCK_DATA_DIR": true,
+		"AIRLOCK_TLS_CA": true, "AIRLOCK_TLS_CERT": true, "AIRLOCK_TLS_KEY": true,
+		// The guide's example of the naming rule.
+		"AIRLOCK_FOO_BAR": true,
+	}
+	for _, c := range []*cobra.Command{newServeCmd(), newMigrateCmd()} {
+		c.Flags().VisitAll(func(f *pflag.Flag) { known[config.EnvName(f.Name)] = true })
+	}
+	files := []string{"../../docker-compose.yaml", "../../deploy/Dockerfile", opsGuide}
+	k8s, err := filepath.Glob("../../deploy/k8s/base/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, k8s)
+	files = append(files, k8s...)
+	envRE := regexp.MustCompile(`\bAIRLOCK_[A-Z0-9_]*[A-Z0-9]\b`)
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, name := range envRE.FindAllString(line, -1) {
+				if strings.HasPrefix(name, "AIRLOCK_TEST_") {
+					continue
+				}
+				require.True(t, known[name], "%s:%d: %s is no setting of airlock serve, migrate or the CLI", f, i+1, name)
+				seen++
+			}
+		}
+	}
+	require.Greater(t, seen, 20)
+}
+
+// TestDeployPriceTableIsTheDefault: the price table the image, compose and
+// the cluster mount parses with the server's own loader and is the built-in
+// default (xAI's published prices), so both paths charge the same.
+func TestDeployPriceTableIsTheDefault(t *testing.T) {
+	t.Parallel()
+	tbl, err := pricing.Load("../../deploy/k8s/base/config/prices.yaml")
+	require.NoError(t, err)
+	require.Equal(t, pricing.Default(), tbl)
 }

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -398,6 +399,32 @@ func TestKustomizeSecretsAndSettings(t *testing.T) {
 	require.NotNil(t, prices)
 	require.Contains(t, prices.Data, "prices.yaml")
 	require.Equal(t, "/etc/airlock/prices/prices.yaml", settings.Data["AIRLOCK_PRICES"])
+
+	// The policy service reads its directory from the policies ConfigMap,
+	// which ships the repository's default policy unchanged.
+	pols, ok := o.configMaps["airlock-policies"]
+	require.True(t, ok, "the policies ConfigMap keeps a fixed name so edits reload in place")
+	def, err := os.ReadFile("../../policies/default.yaml")
+	require.NoError(t, err)
+	require.Equal(t, string(def), pols.Data["default.yaml"], "deploy/k8s/base/config/policies/default.yaml differs from policies/default.yaml")
+	pod := o.deployments["airlock-policy"].Spec.Template.Spec
+	var dir string
+	for _, e := range pod.Containers[0].Env {
+		if e.Name == "AIRLOCK_POLICY_DIR" {
+			dir = e.Value
+		}
+	}
+	require.NotEmpty(t, dir)
+	var mounted bool
+	for _, m := range pod.Containers[0].VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name == m.Name && v.ConfigMap != nil && v.ConfigMap.Name == "airlock-policies" {
+				require.Equal(t, dir, m.MountPath)
+				mounted = true
+			}
+		}
+	}
+	require.True(t, mounted, "policies not mounted into the policy service")
 }
 
 func TestKustomizeDisruptionBudgetsAndAutoscaling(t *testing.T) {
