@@ -27,6 +27,7 @@ import (
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
+	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
 	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/auth/keystore"
@@ -233,7 +234,8 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 // ListRuns (all and by requester), WatchRun, CancelRun, DownloadFile,
 // SubmitRun with a foreign input file; ApprovalService GetApproval,
 // ListApprovals (all, by run id, by requester), WatchApprovals (by id and
-// tenant-wide), Approve, Reject, CheckApproval, VerifyTrail.
+// tenant-wide), Approve, Reject, CheckApproval, VerifyTrail; BudgetService
+// GetBudget, GetUsage, Commit, Release, WatchEvents (tenant-wide).
 //
 // Not parallel: two in-process dev servers race on package-level flag state.
 func TestCrossTenantIsolation(t *testing.T) {
@@ -254,6 +256,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 	t.Run("keys", func(t *testing.T) { crossTenantKeys(ctx, t, c) })
 	t.Run("orchestrator", func(t *testing.T) { crossTenantOrchestrator(ctx, t, c) })
 	t.Run("approval", func(t *testing.T) { crossTenantApproval(ctx, t, c) })
+	t.Run("budget", func(t *testing.T) { crossTenantBudget(ctx, t, c) })
 }
 
 func crossTenantKeys(ctx context.Context, t *testing.T, c tenantClients) {
@@ -455,4 +458,71 @@ func approvalIDs(as []*approvalv1.Approval) []string {
 		ids[i] = a.GetId()
 	}
 	return ids
+}
+
+func crossTenantBudget(ctx context.Context, t *testing.T, c tenantClients) {
+	ba, bb := budgetv1.NewBudgetServiceClient(c.a), budgetv1.NewBudgetServiceClient(c.b)
+	tenantScope := &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_TENANT}
+	aliceScope := &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_USER, Subject: "alice"}
+
+	// Tenant B watches its events before tenant A causes any.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchB, err := bb.WatchEvents(watchCtx, &budgetv1.WatchEventsRequest{})
+	require.NoError(t, err)
+
+	for _, s := range []*budgetv1.Scope{tenantScope, aliceScope} {
+		_, err := ba.SetBudget(ctx, &budgetv1.SetBudgetRequest{Scope: s, Period: budgetv1.Period_PERIOD_LIFETIME, LimitMicros: 1_000_000})
+		require.NoError(t, err)
+	}
+	held, err := ba.Reserve(ctx, &budgetv1.ReserveRequest{Scopes: []*budgetv1.Scope{tenantScope, aliceScope},
+		AmountMicros: 700_000, Kind: budgetv1.CostKind_COST_KIND_COMPUTE, RunId: "run_a_budget", IdempotencyKey: "a-1"})
+	require.NoError(t, err)
+	resID := held.GetReservation().GetId()
+	_, err = ba.Reserve(ctx, &budgetv1.ReserveRequest{Scopes: []*budgetv1.Scope{tenantScope},
+		AmountMicros: 700_000, Kind: budgetv1.CostKind_COST_KIND_COMPUTE, RunId: "run_a_budget_2", IdempotencyKey: "a-2"})
+	requireCode(t, codes.ResourceExhausted, err, "tenant A hits its hard stop: an event of tenant A's")
+
+	// Tenant B's own event, which must be the first its watch sees.
+	_, err = bb.SetBudget(ctx, &budgetv1.SetBudgetRequest{Scope: tenantScope, Period: budgetv1.Period_PERIOD_LIFETIME, LimitMicros: 10})
+	require.NoError(t, err)
+	_, err = bb.Reserve(ctx, &budgetv1.ReserveRequest{Scopes: []*budgetv1.Scope{tenantScope},
+		AmountMicros: 11, Kind: budgetv1.CostKind_COST_KIND_COMPUTE, RunId: "run_b_budget", IdempotencyKey: "b-1"})
+	requireCode(t, codes.ResourceExhausted, err)
+	ev, err := watchB.Recv()
+	require.NoError(t, err)
+	require.Equal(t, "tenant-b", ev.GetEvent().GetTenant(), "tenant B's watch never shows tenant A's events: %v", ev)
+	stopWatch()
+
+	gotA, err := ba.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: aliceScope})
+	require.NoError(t, err, "tenant A reads its own budget")
+	require.Equal(t, int64(700_000), gotA.GetBudget().GetReservedMicros())
+	for _, s := range []*budgetv1.Scope{aliceScope} {
+		got, err := bb.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: s})
+		if err == nil {
+			require.Equal(t, "tenant-b", got.GetBudget().GetTenant())
+			require.Zero(t, got.GetBudget().GetLimitMicros(), "GetBudget(%v) as tenant B shows tenant A's limit", s)
+			require.Zero(t, got.GetBudget().GetReservedMicros())
+		} else {
+			requireCode(t, codes.NotFound, err, "GetBudget(%v) as tenant B", s)
+		}
+	}
+	usageB, err := bb.GetUsage(ctx, &budgetv1.GetUsageRequest{Scope: tenantScope})
+	require.NoError(t, err)
+	require.Equal(t, int64(10), usageB.GetLimitMicros(), "tenant B's usage is its own")
+	require.Zero(t, usageB.GetReservedMicros())
+	require.Zero(t, usageB.GetSpentMicros())
+
+	requireLikeMissing(t, "Commit", resID, func(id string) error {
+		_, err := bb.Commit(ctx, &budgetv1.CommitRequest{ReservationId: id, ActualMicros: 1, IdempotencyKey: "b-commit-" + id})
+		return err
+	})
+	requireLikeMissing(t, "Release", resID, func(id string) error {
+		_, err := bb.Release(ctx, &budgetv1.ReleaseRequest{ReservationId: id, Reason: "mischief", IdempotencyKey: "b-release-" + id})
+		return err
+	})
+	after, err := ba.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: tenantScope})
+	require.NoError(t, err)
+	require.Equal(t, int64(700_000), after.GetBudget().GetReservedMicros(), "tenant B's commit and release changed nothing")
+	require.Zero(t, after.GetBudget().GetSpentMicros())
 }
