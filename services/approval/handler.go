@@ -230,6 +230,8 @@ func (h *Handler) status(ctx context.Context, err error) error {
 		return grpcerr.FailedPrecondition("EXPIRED", "approval request", err.Error())
 	case errors.Is(err, ErrWatchLagged):
 		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, ErrShuttingDown):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

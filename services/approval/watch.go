@@ -18,6 +18,10 @@ import (
 // watches again (and lists, to catch up).
 var ErrWatchLagged = errors.New("watcher fell behind; watch again")
 
+// ErrShuttingDown ends every watch when the server stops; the client
+// watches again, on this replica once it is back or on another.
+var ErrShuttingDown = errors.New("the approval service is shutting down; watch again")
+
 // watchBuffer is how many changes a watcher may have unread before it is cut off.
 const watchBuffer = 256
 
@@ -52,9 +56,10 @@ func (s *Subscription) Close() { s.hub.remove(s, nil) }
 
 // hub fans changes out to this process's watchers.
 type hub struct {
-	mu    sync.Mutex
-	subs  map[*Subscription]struct{}
-	kickc chan struct{}
+	mu     sync.Mutex
+	subs   map[*Subscription]struct{}
+	closed bool
+	kickc  chan struct{}
 }
 
 func newHub() *hub { return &hub{subs: map[*Subscription]struct{}{}, kickc: make(chan struct{}, 1)} }
@@ -67,10 +72,26 @@ func (h *hub) kick() {
 	}
 }
 
-func (h *hub) add(s *Subscription) {
+func (h *hub) add(s *Subscription) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return ErrShuttingDown
+	}
 	h.subs[s] = struct{}{}
+	return nil
+}
+
+// closeAll ends every subscription with err and refuses new ones.
+func (h *hub) closeAll(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		s.err = err
+		close(s.done)
+	}
 }
 
 func (h *hub) remove(s *Subscription, err error) {
@@ -129,13 +150,18 @@ func (s *Service) Subscribe(ctx context.Context, p auth.Principal, id string) (*
 		sub.requester = p.Subject
 	}
 	if id == "" {
-		s.hub.add(sub)
+		if err := s.hub.add(sub); err != nil {
+			return nil, err
+		}
 		return sub, nil
 	}
 	if _, err := s.Get(ctx, p, id); err != nil {
 		return nil, err
 	}
-	s.hub.add(sub) // before reading the snapshot, so no change falls in between
+	// Subscribe before reading the snapshot, so no change falls in between.
+	if err := s.hub.add(sub); err != nil {
+		return nil, err
+	}
 	a, err := s.Get(ctx, p, id)
 	if err != nil {
 		sub.Close()
@@ -146,7 +172,8 @@ func (s *Service) Subscribe(ctx context.Context, p auth.Principal, id string) (*
 }
 
 // Start runs the service's background work until ctx ends or stop is
-// called: the expiry sweeper and the change feed that drives watchers. On
+// called: the expiry sweeper and the change feed that drives watchers. When
+// ctx ends, every watch ends with ErrShuttingDown. On
 // Postgres the feed LISTENs on a dedicated connection, so every replica sees
 // every replica's changes; Start returns once it listens. On SQLite it polls
 // the trail (immediately after a local write, and every PollInterval for
@@ -179,6 +206,12 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 		wg.Go(func() { s.pollLoop(ctx, pos) })
 	}
 	wg.Go(func() { s.sweepLoop(ctx) })
+	// Watches are endless streams: end them when the service stops, or they
+	// would hold a graceful shutdown until its timeout.
+	wg.Go(func() {
+		<-ctx.Done()
+		s.hub.closeAll(ErrShuttingDown)
+	})
 	return stop, nil
 }
 

@@ -3,6 +3,7 @@ package approval_test
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -134,4 +135,24 @@ func TestSlowWatcherIsCutOffNotBlocking(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a watcher 300 changes behind was not cut off")
 	}
+}
+
+func TestWatchesEndWhenTheServiceStops(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, dbtest.NewSQLiteURL(t), migrations...)
+	svc, err := approval.NewService(approval.NewStore(db), approval.DefaultConfig(), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	require.NoError(t, err)
+	stop, err := svc.Start(t.Context(), db)
+	require.NoError(t, err)
+	sub, err := svc.Subscribe(t.Context(), bob, "")
+	require.NoError(t, err)
+	stop()
+	select {
+	case <-sub.Done():
+		require.ErrorIs(t, sub.Err(), approval.ErrShuttingDown)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a watch outlived the service")
+	}
+	_, err = svc.Subscribe(t.Context(), bob, "")
+	require.ErrorIs(t, err, approval.ErrShuttingDown)
 }
