@@ -29,8 +29,10 @@ import (
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
 	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
 	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
+	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/auth/keystore"
+	"github.com/airlockhq/airlock/policies"
 )
 
 // pki is a throwaway certificate authority for one test.
@@ -235,11 +237,12 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 // SubmitRun with a foreign input file; ApprovalService GetApproval,
 // ListApprovals (all, by run id, by requester), WatchApprovals (by id and
 // tenant-wide), Approve, Reject, CheckApproval, VerifyTrail; BudgetService
-// GetBudget, GetUsage, Commit, Release, WatchEvents (tenant-wide).
+// GetBudget, GetUsage, Commit, Release, WatchEvents (tenant-wide);
+// PolicyService GetPolicy, ListPolicies, Check (with a tenant's own policy).
 //
 // Not parallel: two in-process dev servers race on package-level flag state.
 func TestCrossTenantIsolation(t *testing.T) {
-	d := startDev(t, t.TempDir())
+	d := startDev(t, t.TempDir(), "--policy-dir", tenantPolicies(t))
 	st := d.store(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -257,6 +260,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 	t.Run("orchestrator", func(t *testing.T) { crossTenantOrchestrator(ctx, t, c) })
 	t.Run("approval", func(t *testing.T) { crossTenantApproval(ctx, t, c) })
 	t.Run("budget", func(t *testing.T) { crossTenantBudget(ctx, t, c) })
+	t.Run("policy", func(t *testing.T) { crossTenantPolicy(ctx, t, c) })
 }
 
 func crossTenantKeys(ctx context.Context, t *testing.T, c tenantClients) {
@@ -525,4 +529,57 @@ func crossTenantBudget(ctx context.Context, t *testing.T, c tenantClients) {
 	require.NoError(t, err)
 	require.Equal(t, int64(700_000), after.GetBudget().GetReservedMicros(), "tenant B's commit and release changed nothing")
 	require.Zero(t, after.GetBudget().GetSpentMicros())
+}
+
+// tenantPolicies writes a policy directory holding the built-in default and
+// "tenant-a-strict", a policy only tenant-a may use.
+func tenantPolicies(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "default.yaml"), policies.Default, 0o600))
+	own := strings.Replace(string(policies.Default), "\nid: default\n", "\nid: tenant-a-strict\ntenants: [tenant-a]\n", 1)
+	require.NotEqual(t, string(policies.Default), own, "the default policy's id line moved")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tenant-a-strict.yaml"), []byte(own), 0o600))
+	return dir
+}
+
+func crossTenantPolicy(ctx context.Context, t *testing.T, c tenantClients) {
+	pa, pb := policyv1.NewPolicyServiceClient(c.a), policyv1.NewPolicyServiceClient(c.b)
+	const id = "tenant-a-strict"
+	_, err := pa.GetPolicy(ctx, &policyv1.GetPolicyRequest{PolicyId: id})
+	require.NoError(t, err, "tenant A reads its own policy")
+	listA, err := pa.ListPolicies(ctx, &policyv1.ListPoliciesRequest{})
+	require.NoError(t, err)
+	require.Contains(t, policyIDs(listA.GetPolicies()), id, "tenant A lists its own policy")
+	listB, err := pb.ListPolicies(ctx, &policyv1.ListPoliciesRequest{})
+	require.NoError(t, err)
+	require.NotContains(t, policyIDs(listB.GetPolicies()), id)
+	require.Contains(t, policyIDs(listB.GetPolicies()), "default", "tenant B lists the shared default")
+
+	// Policy ids are names, not random: compare with a missing name.
+	getB := func(id string) error {
+		_, err := pb.GetPolicy(ctx, &policyv1.GetPolicyRequest{PolicyId: id})
+		return err
+	}
+	checkB := func(id string) error {
+		_, err := pb.Check(ctx, &policyv1.CheckRequest{Code: "print(1)", PolicyId: id})
+		return err
+	}
+	for rpc, call := range map[string]func(string) error{"GetPolicy": getB, "Check": checkB} {
+		foreign, missing := call(id), call("tenant-a-strictx")
+		requireCode(t, codes.NotFound, missing, "%s with a missing policy", rpc)
+		requireCode(t, codes.NotFound, foreign, "%s with another tenant's policy", rpc)
+		require.Equal(t, status.Convert(missing).Message(),
+			strings.ReplaceAll(status.Convert(foreign).Message(), id, "tenant-a-strictx"), rpc)
+	}
+	_, err = pa.Check(ctx, &policyv1.CheckRequest{Code: "print(1)", PolicyId: id})
+	require.NoError(t, err, "tenant A checks code against its own policy")
+}
+
+func policyIDs(ps []*policyv1.Policy) []string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.GetId()
+	}
+	return ids
 }
