@@ -59,9 +59,8 @@ def _main():
 # Modules the code may never import, whatever the allow-list says.
 _ALWAYS_DENIED = frozenset({
     "ctypes", "_ctypes", "cffi", "subprocess", "_posixsubprocess", "socket", "_socket",
-    "ssl", "_ssl", "multiprocessing", "_multiprocessing", "pty", "select", "selectors",
-    "asyncio", "signal", "_signal", "mmap", "fcntl", "posix", "resource", "gc",
-    "importlib", "imp", "builtins", "sys", "os", "shutil", "code", "codeop",
+    "ssl", "_ssl", "multiprocessing", "_multiprocessing", "pty", "gc", "_testcapi",
+    "_testinternalcapi", "_xxsubinterpreters", "_xxinterpchannels",
 })
 
 _WRITE_FLAGS = 0
@@ -78,8 +77,10 @@ def _install_guard(user_file, allowed):
     realpath = posixpath.realpath
     fspath = os.fspath
     trusted_prefixes = ("/usr/lib/python3", "<frozen ")
+    # Frames that only pass an import along: the import machinery and this
+    # file's __import__ wrappers.
     import_frames = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>",
-                     "/usr/lib/python3.11/importlib/__init__.py")
+                     "/usr/lib/python3.11/importlib/__init__.py", "/airlock/bootstrap.py")
     writable = ("/data/out", "/tmp")
     spawn_events = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                     "os.fork", "os.forkpty", "os.kill", "os.killpg", "pty.spawn", "sys.addaudithook",
@@ -156,6 +157,34 @@ def _install_guard(user_file, allowed):
                     deny("building code objects")
 
     sys.addaudithook(hook)
+
+    # The "import" audit event fires only when a module is loaded, not when
+    # it is already in sys.modules (json, re, os... after startup or the warm
+    # imports), so import statements are checked at __import__ as well, and
+    # importlib.import_module for good measure.
+    import builtins
+    import importlib
+
+    orig_import = builtins.__import__
+    orig_import_module = importlib.import_module
+
+    def check(name, f):
+        if f is not None and untrusted(f.f_code.co_filename):
+            if name.partition(".")[0] not in allowed:
+                raise ImportError("airlock sandbox: import of '" + name + "' is not allowed", name=name)
+
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0:
+            check(name, getframe(1))
+        return orig_import(name, globals, locals, fromlist, level)
+
+    def guarded_import_module(name, package=None):
+        if not name.startswith("."):
+            check(name, getframe(1))
+        return orig_import_module(name, package)
+
+    builtins.__import__ = guarded_import
+    importlib.import_module = guarded_import_module
 
 
 _main()

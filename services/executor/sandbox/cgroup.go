@@ -228,30 +228,53 @@ func (cg *runCgroup) oomKills() int64 {
 	return readKeyed(filepath.Join(cg.dirs["memory"], "memory.oom_control"), "oom_kill")
 }
 
-// cpuTime returns the CPU time used by the cgroup's processes, or -1.
+// cpuTime returns the CPU time used by the cgroup's processes, or -1. It
+// takes the larger of the cgroup's own accounting (absent or reading zero
+// on some v1 hosts) and the sum over its live processes of their own and
+// their reaped children's CPU time from /proc.
 func (cg *runCgroup) cpuTime() time.Duration {
 	if cg == nil {
 		return -1
 	}
+	var acct time.Duration
 	if cg.version == cgroupV2 {
 		if v := readKeyed(filepath.Join(cg.dirs["unified"], "cpu.stat"), "usage_usec"); v >= 0 {
-			return time.Duration(v) * time.Microsecond
+			acct = time.Duration(v) * time.Microsecond
 		}
-		return -1
+	} else if d, ok := cg.dirs["cpuacct"]; ok {
+		if b, err := os.ReadFile(filepath.Join(d, "cpuacct.usage")); err == nil {
+			v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			acct = time.Duration(v)
+		}
 	}
-	d, ok := cg.dirs["cpuacct"]
-	if !ok {
-		return -1
+	return max(acct, procsCPUTime(cg.pids()))
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+func procsCPUTime(pids []int) time.Duration {
+	var total time.Duration
+	for _, p := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		// After the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+		if len(f) < 15 {
+			continue
+		}
+		for _, k := range f[11:15] {
+			v, _ := strconv.ParseInt(k, 10, 64)
+			total += time.Duration(v) * clockTick
+		}
 	}
-	b, err := os.ReadFile(filepath.Join(d, "cpuacct.usage"))
-	if err != nil {
-		return -1
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return time.Duration(v)
+	return total
 }
 
 // peakMemory returns the cgroup's peak memory use, or 0.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -45,6 +46,7 @@ type instance struct {
 	done     chan struct{}
 	cleaned  bool
 	cpuStart time.Duration
+	childPID chan int // host pid of the sandbox's pid 1, 0 if unknown
 }
 
 // start launches a sandbox. lim sizes it: a warm sandbox gets the maxima
@@ -92,16 +94,16 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 		"core": 0, "cpu": cpu, "nofile": uint64(max(lim.MaxOpenFiles, 64)),
 		"fsize": uint64(lim.MaxOutputBytes), "nproc": uint64(lim.MaxProcesses + helperProcs),
 	}
-	if inst.cg == nil {
-		rl["as"] = uint64(lim.MemoryBytes) // fallback: no cgroup, so address space it is
-	}
+	// Without a cgroup, memory is bounded by RLIMIT_AS, which the bootstrap
+	// sets on Python itself before any code runs (the Go init helper
+	// reserves more address space than a small limit allows).
 	lc := launchConfig{CgroupProcs: inst.cg.procsFiles(), Rlimits: rl, UID: inst.uid, GID: inst.uid,
 		Bwrap: r.cfg.Bwrap, Args: r.bwrapArgs(inst, warm)}
 	arg, err := json.Marshal(lc)
 	if err != nil {
 		return nil, err
 	}
-	var pipes [10]*os.File
+	var pipes [12]*os.File
 	defer func() {
 		for _, f := range pipes {
 			if f != nil {
@@ -114,7 +116,7 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 			return nil, err
 		}
 	}
-	// 0,1: stdin; 2,3: stdout; 4,5: stderr; 6,7: seccomp; 8,9: status.
+	// 0,1: stdin; 2,3: stdout; 4,5: stderr; 6,7: seccomp; 8,9: status; 10,11: bwrap info.
 	if _, err := pipes[7].Write(r.seccomp); err != nil {
 		return nil, err
 	}
@@ -123,14 +125,26 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 	cmd := exec.Command(r.helper, launchArg, string(arg))
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pipes[0], pipes[3], pipes[5]
-	cmd.ExtraFiles = []*os.File{pipes[6], pipes[9]} // fd 3: seccomp, fd 4: status
+	cmd.ExtraFiles = []*os.File{pipes[6], pipes[9], pipes[11]} // fd 3: seccomp, fd 4: status, fd 5: info
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: starting the sandbox: %v", ErrUnavailable, err)
 	}
 	inst.cmd = cmd
 	inst.stdin, inst.stdout, inst.stderr, inst.status = pipes[1], pipes[2], pipes[4], pipes[8]
-	pipes[1], pipes[2], pipes[4], pipes[8] = nil, nil, nil, nil
+	info := pipes[10]
+	pipes[1], pipes[2], pipes[4], pipes[8], pipes[10] = nil, nil, nil, nil, nil
+	inst.childPID = make(chan int, 1)
+	go func() {
+		// bwrap names the host pid of the sandbox's pid 1, so cleanup can
+		// wait for the pid namespace to be gone.
+		defer info.Close()
+		var v struct {
+			ChildPID int `json:"child-pid"`
+		}
+		_ = json.NewDecoder(info).Decode(&v)
+		inst.childPID <- v.ChildPID
+	}()
 	go func() {
 		_ = cmd.Wait()
 		close(inst.done)
@@ -175,7 +189,7 @@ func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
 		"--ro-bind", r.helper, "/airlock/init",
 		"--remount-ro", "/",
 		"--chdir", "/data/out",
-		"--seccomp", "3",
+		"--seccomp", "3", "--info-fd", "5",
 		"/airlock/init", initArg, string(icj),
 	)
 	return a
@@ -269,6 +283,7 @@ func (inst *instance) cleanup() {
 		case <-time.After(5 * time.Second):
 			inst.r.log.Error("sandbox did not exit after SIGKILL", "sandbox", inst.id)
 		}
+		inst.waitPidNamespace()
 	}
 	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status} {
 		if f != nil {
@@ -287,4 +302,52 @@ func (inst *instance) cleanup() {
 	if inst.uid >= 0 {
 		inst.r.freeUID(inst.uid)
 	}
+}
+
+// waitPidNamespace waits until the sandbox's pid 1 has finished exiting,
+// which the kernel completes only once every process of the namespace is
+// gone, and reaps it: the executor is a child subreaper, so when bwrap's
+// monitor exits first its orphaned pid 1 comes to us rather than to the
+// host's init, which may take its time.
+func (inst *instance) waitPidNamespace() {
+	var pid int
+	select {
+	case pid = <-inst.childPID:
+	case <-time.After(time.Second):
+	}
+	if pid <= 0 {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil)
+		if wpid == pid {
+			return
+		}
+		if err != nil && err != unix.EINTR {
+			// Not our child: watch it through /proc instead.
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			if err != nil {
+				return
+			}
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X' {
+				return
+			}
+			if inst.uid >= 0 && !procHasUID(pid, inst.uid) {
+				return // the pid was reused
+			}
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	inst.r.log.Error("sandbox pid namespace still alive", "sandbox", inst.id, "pid", pid)
+}
+
+func procHasUID(pid, uid int) bool {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil {
+		return false
+	}
+	return int(st.Uid) == uid
 }

@@ -113,7 +113,8 @@ func sandboxProcs(t *testing.T, uid int) []string {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && f[1] == want {
 				cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-				out = append(out, "pid "+e.Name()+" cmdline "+strings.ReplaceAll(string(cmd), "\x00", " ")+"\n"+string(b))
+				head := strings.SplitN(string(b), "\n", 8)
+				out = append(out, "pid "+e.Name()+" cmdline "+strings.ReplaceAll(string(cmd), "\x00", " ")+"\n"+strings.Join(head[:min(7, len(head))], "\n"))
 			}
 		}
 	}

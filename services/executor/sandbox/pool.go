@@ -2,6 +2,9 @@ package sandbox
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -99,4 +102,42 @@ func (p *pool) close() {
 			return
 		}
 	}
+}
+
+// IdleWarmMemory reports the memory of one idle warm sandbox: its cgroup's
+// charge (resident memory plus page cache it brought in) and the resident
+// set summed over its processes. ok is false when no warm sandbox waits.
+func (r *Runner) IdleWarmMemory() (cgroupBytes, rssBytes int64, ok bool) {
+	if r.pool == nil {
+		return 0, 0, false
+	}
+	select {
+	case inst := <-r.pool.ready:
+		cgroupBytes = inst.cg.currentMemory()
+		for _, p := range inst.cg.pids() {
+			rssBytes += procRSS(p)
+		}
+		select {
+		case r.pool.ready <- inst:
+		default:
+			inst.cleanup()
+		}
+		return cgroupBytes, rssBytes, true
+	default:
+		return 0, 0, false
+	}
+}
+
+func procRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }

@@ -106,6 +106,9 @@ wait:
 		}
 	}
 	res.MaxRSSBytes = st.MaxRSSKB * 1024
+	if !inst.warm {
+		res.MaxRSSBytes = max(res.MaxRSSBytes, inst.cg.peakMemory())
+	}
 	if st.Signal != 0 {
 		res.Signal = unix.SignalName(syscall.Signal(st.Signal))
 	}
@@ -144,6 +147,26 @@ wait:
 		res.Message = fmt.Sprintf("exited with code %d", st.ExitCode)
 	}
 
+	if inst.mounted && res.Reason != OutputLimit {
+		// A full output tmpfs means the code hit max_output_bytes (ENOSPC),
+		// or max_output_files (no inodes left).
+		var fs unix.Statfs_t
+		if err := unix.Statfs(inst.outDir, &fs); err == nil && (fs.Bavail == 0 || fs.Ffree == 0) {
+			what := fmt.Sprintf("the output directory is full (max_output_bytes %d)", lim.MaxOutputBytes)
+			if fs.Ffree == 0 {
+				what = fmt.Sprintf("the output directory ran out of entries (max_output_files %d)", lim.MaxOutputFiles)
+			}
+			if res.Reason == Exited {
+				res.Reason, res.Message = OutputLimit, "output files: "+what
+			} else {
+				res.Message += "; output files: " + what
+			}
+		}
+	}
+	if res.Reason == Killed && st.Signal == int(syscall.SIGXFSZ) {
+		res.Reason = OutputLimit
+		res.Message = fmt.Sprintf("a file passed max_output_bytes (%d)", lim.MaxOutputBytes)
+	}
 	files, ferr := collectOutputs(inst.outDir, lim.MaxOutputFiles, lim.MaxOutputBytes)
 	res.Files = files
 	if ferr != nil {

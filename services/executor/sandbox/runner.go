@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 //go:embed bootstrap.py
@@ -69,10 +72,8 @@ type Runner struct {
 	pool      *pool
 	setupErr  error // from the deep check at start (python, pandas)
 
-	mu      sync.Mutex
-	nextUID int
-	liveUID map[int]bool
-	closed  bool
+	mu     sync.Mutex
+	closed bool
 }
 
 // New checks the runtime, prepares the work directory and starts the warm
@@ -114,7 +115,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, log: cfg.Log, seccomp: prog, root: os.Geteuid() == 0,
-		slots: make(chan struct{}, cfg.MaxConcurrent), liveUID: map[int]bool{}}
+		slots: make(chan struct{}, cfg.MaxConcurrent)}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating work dir: %w", err)
 	}
@@ -125,6 +126,11 @@ func New(cfg Config) (*Runner, error) {
 	// Sandboxes run as other uids: they must traverse, not list, this dir.
 	if err := os.Chmod(r.dir, 0o711); err != nil {
 		return nil, err
+	}
+	// Orphans of our sandboxes (bwrap's pid 1 when its monitor exits first)
+	// come to us, so cleanup can reap them at once.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		r.log.Warn("sandbox: cannot become a child subreaper", "error", err)
 	}
 	r.bootstrap = filepath.Join(r.dir, "bootstrap.py")
 	if err := os.WriteFile(r.bootstrap, bootstrapPy, 0o444); err != nil {
@@ -290,26 +296,35 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (*Result, error) {
 	return inst.run(ctx, spec)
 }
 
+// Host uids are handed out process-wide (several Runners may share a
+// process), starting at a random offset so two executors on one host are
+// unlikely to meet.
+var uids = struct {
+	sync.Mutex
+	next int
+	live map[int]bool
+}{next: mathrand.IntN(65536), live: map[int]bool{}}
+
 func (r *Runner) allocUID() int {
 	if !r.root {
 		return -1
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	uids.Lock()
+	defer uids.Unlock()
 	for {
-		uid := r.cfg.UIDBase + r.nextUID%65536
-		r.nextUID++
-		if !r.liveUID[uid] {
-			r.liveUID[uid] = true
+		uid := r.cfg.UIDBase + uids.next%65536
+		uids.next++
+		if !uids.live[uid] {
+			uids.live[uid] = true
 			return uid
 		}
 	}
 }
 
 func (r *Runner) freeUID(uid int) {
-	r.mu.Lock()
-	delete(r.liveUID, uid)
-	r.mu.Unlock()
+	uids.Lock()
+	delete(uids.live, uid)
+	uids.Unlock()
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
