@@ -138,6 +138,17 @@ func TestProfileCSVLimits(t *testing.T) {
 		require.Equal(t, TypeInteger, s.Columns[1].Type)
 		require.Equal(t, strings.Repeat("9", 64)+"…", s.Samples[0][0])
 	})
+	t.Run("unterminated quote", func(t *testing.T) {
+		t.Parallel()
+		// A quote that never closes swallows the rest of the file into one
+		// cell; only MaxCellBytes of it is kept.
+		data := "a,b\n1,\"" + strings.Repeat("x,y\n", 1<<19)
+		ds, err := profileBytes(t, "quote.csv", []byte(data), Options{MaxCellBytes: 64, SampleRows: 1})
+		require.NoError(t, err)
+		s := ds.Sheets[0]
+		require.EqualValues(t, 1, s.RowCount)
+		require.Len(t, s.Samples[0][1], 64+len("…"))
+	})
 	t.Run("rows", func(t *testing.T) {
 		t.Parallel()
 		ds, err := profileBytes(t, "rows.csv", []byte("n\n1\n2\n3\n4\n"), Options{MaxRows: 2})
