@@ -51,6 +51,8 @@ func budgetService() *serviceSpec {
 				return nil, err
 			}
 			budget.NewHandler(svc, env.Prices, log).Register(env.Server.GRPC())
+			// On Postgres, watchers see other replicas' events only while LISTEN is up.
+			env.Server.AddHealthCheck(budgetv1.BudgetService_ServiceDesc.ServiceName, "events", svc.CheckEvents)
 			return svc.Close, nil
 		},
 	}

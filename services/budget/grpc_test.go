@@ -399,3 +399,19 @@ func TestWatchEventsAcrossReplicas(t *testing.T) {
 		require.Equal(t, "acme", got.GetEvent().GetTenant())
 	})
 }
+
+// TestEventListenerHealth checks the events health check follows the
+// LISTEN connection on Postgres: up after start, down once the server drops
+// the connection, up again after the listener reconnects.
+func TestEventListenerHealth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, dbtest.NewPostgresURL(t), migrations()...)
+	svc := newService(t, db, newClock(time.Now()))
+	require.NoError(t, svc.CheckEvents(ctx))
+	_, err := db.Pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return svc.CheckEvents(ctx) != nil }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return svc.CheckEvents(ctx) == nil }, 10*time.Second, 20*time.Millisecond)
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,6 +71,9 @@ type Service struct {
 	// commit; false when the store announces them to every replica.
 	localEvents bool
 
+	// listenErr holds the event listener's last error; nil while listening.
+	listenErr atomic.Pointer[error]
+
 	ops    chan *op
 	quit   chan struct{}
 	cancel context.CancelFunc
@@ -89,10 +93,26 @@ func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Servi
 	if src, ok := store.(EventSource); ok {
 		s.localEvents = false
 		ready := make(chan struct{})
+		var readyOnce sync.Once
+		notStarted := errors.New("event listener not started")
+		s.listenErr.Store(&notStarted)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := src.Listen(bg, func() { close(ready) }, s.hub.publish); err != nil {
+			err := src.Listen(bg, func(err error) {
+				prev := *s.listenErr.Load()
+				s.listenErr.Store(&err)
+				switch {
+				case err == nil:
+					readyOnce.Do(func() { close(ready) })
+					if prev != nil && prev != notStarted {
+						log.Info("budget event listener reconnected; events of the gap were not delivered")
+					}
+				case prev == nil:
+					log.Warn("budget event listener lost; retrying", "error", err)
+				}
+			}, s.hub.publish)
+			if err != nil {
 				log.Error("budget event listener stopped", "error", err)
 			}
 		}()
@@ -137,6 +157,15 @@ func (s *Service) Close() error {
 
 // Ping checks the store answers, for health.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// CheckEvents reports whether events reach this replica's watchers: on
+// Postgres, whether the LISTEN connection is up. It is a health check.
+func (s *Service) CheckEvents(context.Context) error {
+	if p := s.listenErr.Load(); p != nil && *p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Now returns the service's clock reading.
 func (s *Service) Now() time.Time { return s.cfg.Now() }

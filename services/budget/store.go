@@ -85,10 +85,11 @@ func (w *Writes) empty() bool {
 	return len(w.Budgets)+len(w.NewReservations)+len(w.Settled)+len(w.Ledger)+len(w.Events) == 0
 }
 
-// EventSource is a store that announces committed events to every replica;
-// Listen calls fn for each until ctx ends, after calling ready once it listens.
+// EventSource is a store that announces committed events to every replica.
+// Listen calls fn for each until ctx ends; it calls state(nil) whenever it
+// starts listening and state(err) whenever it stopped and will try again.
 type EventSource interface {
-	Listen(ctx context.Context, ready func(), fn func(Event)) error
+	Listen(ctx context.Context, state func(error), fn func(Event)) error
 }
 
 // NewStore returns the store for db's dialect.

@@ -451,20 +451,14 @@ func (s *PostgresStore) LedgerTotals(ctx context.Context, tenant string) (int64,
 func (s *PostgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Listen implements EventSource with LISTEN on a connection of its own,
-// reconnecting after errors until ctx ends.
-func (s *PostgresStore) Listen(ctx context.Context, ready func(), fn func(Event)) error {
-	first := true
+// reconnecting a second after each failure until ctx ends.
+func (s *PostgresStore) Listen(ctx context.Context, state func(error), fn func(Event)) error {
 	for {
-		err := s.listenOnce(ctx, func() {
-			if first {
-				first = false
-				ready()
-			}
-		}, fn)
+		err := s.listenOnce(ctx, state, fn)
 		if ctx.Err() != nil {
 			return nil
 		}
-		_ = err // the caller's logger is not ours; retry after a pause
+		state(fmt.Errorf("listening for budget events: %w", err))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -473,7 +467,7 @@ func (s *PostgresStore) Listen(ctx context.Context, ready func(), fn func(Event)
 	}
 }
 
-func (s *PostgresStore) listenOnce(ctx context.Context, ready func(), fn func(Event)) error {
+func (s *PostgresStore) listenOnce(ctx context.Context, state func(error), fn func(Event)) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -490,7 +484,7 @@ func (s *PostgresStore) listenOnce(ctx context.Context, ready func(), fn func(Ev
 			conn.Conn().Close(cctx) //nolint:errcheck // dropping a broken connection
 		}
 	}()
-	ready()
+	state(nil)
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
@@ -498,7 +492,7 @@ func (s *PostgresStore) listenOnce(ctx context.Context, ready func(), fn func(Ev
 		}
 		var we wireEventJSON
 		if err := json.Unmarshal([]byte(n.Payload), &we); err != nil {
-			continue
+			continue // not ours: the channel name is shared by every budget replica only
 		}
 		fn(we.event())
 	}
