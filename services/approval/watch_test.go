@@ -156,3 +156,16 @@ func TestWatchesEndWhenTheServiceStops(t *testing.T) {
 	_, err = svc.Subscribe(t.Context(), bob, "")
 	require.ErrorIs(t, err, approval.ErrShuttingDown)
 }
+
+func TestWatchOnSQLiteSeesAnotherServerSharingTheFile(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewSQLiteURL(t)
+	a := startServer(t, dbtest.Open(t, url, migrations...))
+	b := startServer(t, dbtest.Open(t, url, migrations...)) // its own connections, as another process would have
+	all := watch(t, b, bob, "")
+	req := a.create(t, alice, "run-file")
+	require.Equal(t, req.GetId(), recv(t, all).GetId(), "found by polling the shared file")
+	_, err := a.client.Approve(as(bob), &approvalv1.ApproveRequest{ApprovalId: req.GetId()})
+	require.NoError(t, err)
+	require.Equal(t, approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, recv(t, all).GetState())
+}
