@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
-	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/policies"
 	"github.com/airlockhq/airlock/services/policy"
@@ -34,15 +33,10 @@ type policyFlags struct {
 // that reload when they change.
 func policyService() *serviceSpec {
 	var f policyFlags
-	rules := auth.Rules{}
-	for _, m := range policyv1.PolicyService_ServiceDesc.Methods {
-		rules["/"+policyv1.PolicyService_ServiceDesc.ServiceName+"/"+m.MethodName] = []auth.Role{
-			auth.RoleUser, auth.RoleOperator, auth.RoleService, auth.RoleAdmin}
-	}
 	return &serviceSpec{
 		Name:     "policy",
 		FullName: policyv1.PolicyService_ServiceDesc.ServiceName,
-		Rules:    rules,
+		Rules:    policy.Rules(),
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&f.dir, "policy-dir", defaultPolicyDir, "directory of policy files (*.yaml); reloaded when they change")
 			fs.DurationVar(&f.reloadInterval, "policy-reload-interval", 2*time.Second, "how often the policy directory is checked for changes")

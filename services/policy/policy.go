@@ -55,6 +55,17 @@ func New(store *policydoc.Store, cfg Config, log *slog.Logger) *Service {
 
 var _ policyv1.PolicyServiceServer = (*Service)(nil)
 
+// Rules says who may call each RPC: every role. A tenant only ever sees
+// the policies it may use.
+func Rules() auth.Rules {
+	rules := auth.Rules{}
+	for _, m := range policyv1.PolicyService_ServiceDesc.Methods {
+		rules["/"+policyv1.PolicyService_ServiceDesc.ServiceName+"/"+m.MethodName] = []auth.Role{
+			auth.RoleUser, auth.RoleOperator, auth.RoleService, auth.RoleAdmin}
+	}
+	return rules
+}
+
 func principal(ctx context.Context) (auth.Principal, error) {
 	p, ok := auth.FromContext(ctx)
 	if !ok || p.Tenant == "" {
