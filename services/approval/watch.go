@@ -185,7 +185,9 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 	var conn *pgx.Conn
 	if db.Dialect == database.Postgres {
 		s.usesListener.Store(true)
-		if conn, err = listen(ctx, db.URL); err != nil {
+		// The pool's own connection settings (TLS, timeouts), minus pool-only options.
+		connCfg := db.Pool.Config().ConnConfig
+		if conn, err = listen(ctx, connCfg); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -201,7 +203,8 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 	}
 	if conn != nil {
 		s.listening.Store(true)
-		wg.Go(func() { s.listenLoop(ctx, db.URL, conn, pos) })
+		connCfg := db.Pool.Config().ConnConfig
+		wg.Go(func() { s.listenLoop(ctx, connCfg, conn, pos) })
 	} else {
 		wg.Go(func() { s.pollLoop(ctx, pos) })
 	}
@@ -241,8 +244,8 @@ func (s *Service) sweepLoop(ctx context.Context) {
 	}
 }
 
-func listen(ctx context.Context, url string) (*pgx.Conn, error) {
-	conn, err := pgx.Connect(ctx, url)
+func listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("connecting the approval change listener: %w", err)
 	}
@@ -255,7 +258,7 @@ func listen(ctx context.Context, url string) (*pgx.Conn, error) {
 
 // listenLoop publishes every change NOTIFYed by any replica. After a lost
 // connection it reconnects and catches up from the trail.
-func (s *Service) listenLoop(ctx context.Context, url string, conn *pgx.Conn, last int64) {
+func (s *Service) listenLoop(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, last int64) {
 	backoff := 100 * time.Millisecond
 	for {
 		for conn != nil {
@@ -284,7 +287,7 @@ func (s *Service) listenLoop(ctx context.Context, url string, conn *pgx.Conn, la
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
-		c, err := listen(ctx, url)
+		c, err := listen(ctx, cfg)
 		if err != nil {
 			s.log.WarnContext(ctx, "reconnecting the approval change listener", "error", err)
 			continue
