@@ -96,22 +96,38 @@ type Input struct {
 
 // Approval is one request for review.
 type Approval struct {
-	ID            string
-	Tenant        string
-	RunID         string
-	Requester     string
-	Code          string
-	CodeSHA256    string
-	PolicyID      string
+	// ID is "apr_" and 32 random hex digits.
+	ID string
+	// Tenant owns the request; it is the requester's tenant.
+	Tenant string
+	// RunID names the run whose code is reviewed.
+	RunID string
+	// Requester is the subject who submitted the run; never the decider.
+	Requester string
+	// Code is the code under review, byte for byte.
+	Code string
+	// CodeSHA256 is the hex SHA-256 of Code, computed by this service.
+	CodeSHA256 string
+	// PolicyID names the policy that asked for review.
+	PolicyID string
+	// PolicyVersion is that policy's content hash; approval binds to it.
 	PolicyVersion string
-	Findings      []*policyv1.Finding
-	Risk          Risk
-	Inputs        []Input
-	State         State
-	DecidedBy     string
-	Reason        string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	// Findings are the policy's reasons for review.
+	Findings []*policyv1.Finding
+	// Risk is derived from Findings (RiskOf).
+	Risk Risk
+	// Inputs are the files the code will read.
+	Inputs []Input
+	// State is where the request is.
+	State State
+	// DecidedBy is the deciding subject, or SystemActor for expiry.
+	DecidedBy string
+	// Reason is the decision's reason (required to reject).
+	Reason string
+	// CreatedAt is when the request was opened.
+	CreatedAt time.Time
+	// ExpiresAt is when an undecided request expires.
+	ExpiresAt time.Time
 	// DecidedAt is when it was approved, rejected or expired; zero while pending.
 	DecidedAt time.Time
 }
@@ -134,18 +150,28 @@ const SystemActor = "system"
 // event's canonical encoding, which includes PrevHash: changing, removing or
 // reordering an event breaks every link after it.
 type Event struct {
-	Tenant        string
-	Seq           int64
-	ApprovalID    string
-	Kind          EventKind
-	Actor         string
-	At            time.Time
-	Reason        string
+	// Tenant owns the chain the event belongs to.
+	Tenant string
+	// Seq is the event's place in the tenant's chain, from 1, without gaps.
+	Seq int64
+	// ApprovalID names the request that changed.
+	ApprovalID string
+	// Kind is what happened.
+	Kind EventKind
+	// Actor is who did it: the requester, the decider, or SystemActor.
+	Actor string
+	// At is when, to the microsecond.
+	At time.Time
+	// Reason is the decision's reason, if any.
+	Reason string
+	// RunID, CodeSHA256 and PolicyVersion bind the event to the reviewed code.
 	RunID         string
 	CodeSHA256    string
 	PolicyVersion string
-	PrevHash      string
-	Hash          string
+	// PrevHash is the previous event's Hash, or GenesisHash for the first.
+	PrevHash string
+	// Hash is ComputeHash() of this event.
+	Hash string
 }
 
 // eventFor starts the event recording a change to a.
