@@ -61,7 +61,7 @@ func setup(t *testing.T, db *database.DB) *harness {
 	}
 	cfg := DefaultConfig()
 	cfg.ApprovalPoll = 20 * time.Millisecond
-	cfg.ChunkBytes = 64 // many chunks even for small files
+	cfg.ChunkBytes = 4096 // several chunks even for the test files
 	cfg.MaxFileBytes = 1 << 20
 	cfg.MaxRunInputBytes = 1 << 20
 	h := &harness{t: t, fakes: newFakes(), store: NewSQLStore(db), cfg: cfg}

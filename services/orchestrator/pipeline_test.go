@@ -143,6 +143,7 @@ func TestReviewApprovedThenExecuted(t *testing.T) {
 	require.Zero(t, h.fakes.executor.callCount(), "nothing runs before approval")
 	require.True(t, h.fakes.approval.decide(run.GetId(), approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, "olga", ""))
 	r = h.waitState("alice", run.GetId(), succeeded)
+	require.Len(t, r.GetAttempts(), 1)
 	require.Equal(t, 1, h.fakes.approval.checkCount(), "the approval is confirmed against the code hash before executing")
 	require.Equal(t, "print('REVIEW me')", h.fakes.executor.call(0).GetCode())
 	require.Equal(t, 1, h.fakes.approval.count())
@@ -359,7 +360,7 @@ func TestSubmitAndUploadValidation(t *testing.T) {
 	stream, err := c.UploadFile(ctx)
 	require.NoError(t, err)
 	require.NoError(t, stream.Send(&orchestratorv1.UploadFileRequest{Name: "big.csv"}))
-	chunk := make([]byte, 64<<10)
+	chunk := make([]byte, 64<<10) // 17 of these pass the 1 MiB limit
 	for i := 0; i < 17; i++ {
 		if stream.Send(&orchestratorv1.UploadFileRequest{Chunk: chunk}) != nil {
 			break
