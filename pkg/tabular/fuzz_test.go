@@ -8,8 +8,6 @@ import (
 	"time"
 )
 
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
-
 // FuzzProfileCSV checks that any input either profiles or fails with an
 // error, never panics, and that what it returns is self-consistent.
 func FuzzProfileCSV(f *testing.F) {

@@ -73,10 +73,15 @@ func profileXLSX(ctx context.Context, name string, size int64, head []byte, opts
 	return ds, nil
 }
 
-// profileSheet reads a worksheet with two iterators in step: one for the
-// raw cell values (what pandas.read_excel returns) and one for the values as
-// formatted for display, which is the only streaming way to see that a
-// number is shown as a date.
+// probeRows is how many rows of a worksheet are also read as displayed.
+const probeRows = 1000
+
+// profileSheet reads a worksheet's raw cell values (what pandas.read_excel
+// returns). Over the first probeRows rows a second iterator reads the same
+// rows as formatted for display, the only streaming way to learn which
+// columns hold numbers shown as dates or booleans; formatting every cell
+// would cost most of the time on a large sheet, so later rows reuse what
+// the probe learned.
 func profileSheet(ctx context.Context, f xlsxFile, sheetName string, date1904 bool, opts Options) (sheet Sheet, err error) {
 	raw, err := f.Rows(sheetName)
 	if err != nil {
@@ -89,8 +94,9 @@ func profileSheet(ctx context.Context, f xlsxFile, sheetName string, date1904 bo
 	}
 	defer closeRows(shown, &err)
 	b := newTableBuilder(sheetName, opts)
+	kinds := map[int]cellKind{}
 	var cells []string
-	for i := 0; raw.Next() && shown.Next(); i++ {
+	for i := 0; raw.Next(); i++ {
 		if i&4095 == 0 {
 			if err := ctx.Err(); err != nil {
 				return Sheet{}, fmt.Errorf("profiling stopped: %w", err)
@@ -100,17 +106,20 @@ func profileSheet(ctx context.Context, f xlsxFile, sheetName string, date1904 bo
 		if err != nil {
 			return Sheet{}, err
 		}
-		shownCells, err := shown.Columns()
-		if err != nil {
-			return Sheet{}, err
+		var shownCells []string
+		if i < probeRows && shown.Next() {
+			if shownCells, err = shown.Columns(); err != nil {
+				return Sheet{}, err
+			}
 		}
 		cells = cells[:0]
 		for j, v := range rawCells {
-			var s string
 			if j < len(shownCells) {
-				s = shownCells[j]
+				if k := kindOf(v, shownCells[j]); k != kindPlain {
+					kinds[j] = k
+				}
 			}
-			cells = append(cells, cellValue(v, s, date1904))
+			cells = append(cells, cellValue(v, kinds[j], date1904))
 		}
 		if !b.addStrings(cells) {
 			break
@@ -126,21 +135,51 @@ func profileSheet(ctx context.Context, f xlsxFile, sheetName string, date1904 bo
 	return sheet, nil
 }
 
+// cellKind is what a column's numbers stand for, learned from how they are displayed.
+type cellKind int
+
+const (
+	kindPlain cellKind = iota
+	kindDate
+	kindBoolean
+)
+
+// kindOf says what a raw value displayed as shown stands for.
+func kindOf(raw, shown string) cellKind {
+	switch {
+	case raw == "" || raw == shown:
+		return kindPlain
+	case (raw == "1" || raw == "0") && (shown == "TRUE" || shown == "FALSE"):
+		return kindBoolean
+	case numberKind(raw) != 0 && shownAsDate(shown):
+		return kindDate
+	}
+	return kindPlain
+}
+
 func closeRows(r *excelize.Rows, err *error) {
 	if cerr := r.Close(); *err == nil && cerr != nil {
 		*err = cerr
 	}
 }
 
-// cellValue is a cell as pandas would see it: numbers raw, a number shown
-// as a date as an ISO date, a boolean as TRUE or FALSE, text as it is.
-func cellValue(raw, shown string, date1904 bool) string {
-	switch {
-	case raw == "" || raw == shown:
+// cellValue is a cell as pandas would see it: numbers raw, a number in a
+// date column as an ISO date, a boolean as TRUE or FALSE, text as it is.
+func cellValue(raw string, kind cellKind, date1904 bool) string {
+	switch kind {
+	case kindBoolean:
+		switch raw {
+		case "1":
+			return "TRUE"
+		case "0":
+			return "FALSE"
+		}
 		return raw
-	case (raw == "1" || raw == "0") && (shown == "TRUE" || shown == "FALSE"):
-		return shown
-	case numberKind(raw) == 0 || !shownAsDate(shown):
+	case kindDate:
+		if numberKind(raw) == 0 {
+			return raw
+		}
+	default:
 		return raw
 	}
 	serial, err := strconv.ParseFloat(raw, 64)
