@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
+	generatorv1 "github.com/airlockhq/airlock/gen/go/airlock/generator/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/auth/keystore"
 	"github.com/airlockhq/airlock/pkg/database/dbtest"
@@ -176,9 +177,17 @@ func freeAddr(t *testing.T) string {
 // at cleanup.
 func startDev(t *testing.T, dataDir string, extra ...string) *devInstance {
 	t.Helper()
+	return startServer(t, "dev", dataDir, extra...)
+}
+
+// startServer runs `airlock <command...>` (dev, or serve NAME) on a free
+// loopback port with dataDir, and returns once it serves.
+func startServer(t *testing.T, command string, dataDir string, extra ...string) *devInstance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := freeAddr(t)
-	args := append([]string{"dev", "--addr", addr, "--data-dir", dataDir, "--log-format", "json"}, extra...)
+	args := append(strings.Fields(command), "--addr", addr, "--data-dir", dataDir, "--log-format", "json")
+	args = append(args, extra...)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -210,10 +219,10 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devInstance {
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("dev server stopped with: %v", err)
+				t.Errorf("airlock %s stopped with: %v", command, err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("dev server did not stop within 30s of cancellation")
+			t.Errorf("airlock %s did not stop within 30s of cancellation", command)
 		}
 	}
 	t.Cleanup(stop)
@@ -221,9 +230,9 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devInstance {
 	case <-ready:
 	case err := <-done:
 		stopped = true
-		t.Fatalf("dev server exited before serving: %v", err)
+		t.Fatalf("airlock %s exited before serving: %v", command, err)
 	case <-time.After(60 * time.Second):
-		t.Fatal("dev server did not start within 60s")
+		t.Fatalf("airlock %s did not start within 60s", command)
 	}
 	return &devInstance{addr: addr, dataDir: dataDir, stop: stop}
 }
@@ -264,4 +273,37 @@ func requireCode(t *testing.T, want codes.Code, err error, msgAndArgs ...any) {
 func listKeys(ctx context.Context, conn *grpc.ClientConn) ([]*authv1.ApiKey, error) {
 	resp, err := authv1.NewKeyServiceClient(conn).ListKeys(ctx, &authv1.ListKeysRequest{})
 	return resp.GetKeys(), err
+}
+
+// Not parallel: it runs the CLI, which reads process-wide environment.
+func TestServeStatelessServiceAuthenticatesKeysFromDatabaseURL(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("AIRLOCK_DATABASE_URL", "")
+	ctx := context.Background()
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "cluster.db")
+	// Bootstrap: the first admin key, straight into a fresh database.
+	out, err := keysCLI(t, "create", "--database-url", dbURL, "--tenant", "ops", "--subject", "root", "--role", "admin")
+	require.NoError(t, err)
+	token := strings.TrimSpace(out)
+
+	withDB := startServer(t, "serve generator", t.TempDir(), "--database-url", dbURL)
+	keys, err := listKeys(ctx, dial(t, withDB.addr, token, nil))
+	require.NoError(t, err, "a stateless service given --database-url authenticates keys and serves KeyService")
+	require.Len(t, keys, 1)
+	require.Equal(t, "ops", keys[0].GetTenant())
+	_, err = listKeys(ctx, dial(t, withDB.addr, token+"0", nil))
+	requireCode(t, codes.Unauthenticated, err)
+
+	// The key works on the service's own RPC too: past authentication and
+	// authorisation (admins may call Generate), the generator judges the request.
+	generate := func(addr string) error {
+		_, err := generatorv1.NewGeneratorServiceClient(dial(t, addr, token, nil)).Generate(ctx, &generatorv1.GenerateRequest{})
+		return err
+	}
+	err = generate(withDB.addr)
+	require.Error(t, err)
+	require.NotContains(t, []codes.Code{codes.Unauthenticated, codes.PermissionDenied, codes.Unavailable}, status.Code(err), "%v", err)
+
+	noDB := startServer(t, "serve generator", t.TempDir())
+	requireCode(t, codes.Unauthenticated, generate(noDB.addr), "without a database only service credentials authenticate")
 }
