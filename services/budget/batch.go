@@ -195,24 +195,19 @@ func (s *Service) apply(ctx context.Context, tx Tx, now time.Time, ops []*op) (*
 	st := &batchState{now: now, budgets: map[Key]*Budget{}, dirty: map[Key]bool{},
 		byID: map[string]*Reservation{}, byKey: map[IdemKey]*Reservation{},
 		isNew: map[string]bool{}, isSettle: map[string]bool{}}
-	// Lock order: reservations by id, then budgets by key. Every transaction
-	// takes its locks in this order, so none waits on another in a cycle.
-	res, err := tx.LockReservations(ctx, dedupe(ids))
+	keyList := make([]Key, 0, len(keys))
+	for k := range keys {
+		keyList = append(keyList, k)
+	}
+	loaded, err := tx.Load(ctx, LoadSpec{Keys: keyList, IDs: dedupe(ids), IdemKeys: dedupe(idem)})
 	if err != nil {
 		return nil, err
 	}
-	for id, r := range res {
+	for id, r := range loaded.Reservations {
 		r := r
 		st.byID[id] = &r
-		for _, k := range r.keys() {
-			keys[k] = true
-		}
 	}
-	byKey, err := tx.ReservationsByKey(ctx, dedupe(idem))
-	if err != nil {
-		return nil, err
-	}
-	for k, r := range byKey {
+	for k, r := range loaded.ByKey {
 		r := r
 		if cur, ok := st.byID[r.ID]; ok {
 			st.byKey[k] = cur
@@ -220,15 +215,7 @@ func (s *Service) apply(ctx context.Context, tx Tx, now time.Time, ops []*op) (*
 			st.byKey[k] = &r
 		}
 	}
-	keyList := make([]Key, 0, len(keys))
-	for k := range keys {
-		keyList = append(keyList, k)
-	}
-	budgets, err := tx.LockBudgets(ctx, keyList)
-	if err != nil {
-		return nil, err
-	}
-	for k, b := range budgets {
+	for k, b := range loaded.Budgets {
 		b := b
 		if b.roll(now) {
 			st.dirty[k] = true

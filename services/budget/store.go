@@ -47,11 +47,13 @@ type Store interface {
 
 // Tx is one write transaction.
 type Tx interface {
-	// LockReservations reads the reservations named by ids, locking them.
-	// Missing ids are absent from the map.
-	LockReservations(ctx context.Context, ids []string) (map[string]Reservation, error)
-	// ReservationsByKey reads reservations by tenant and idempotency key.
-	ReservationsByKey(ctx context.Context, keys []IdemKey) (map[IdemKey]Reservation, error)
+	// Load reads and locks what a batch of requests works on: first the
+	// budgets named by spec.Keys and by the scopes of the reservations named
+	// by spec.IDs, locked in key order; then those reservations, locked in
+	// id order; then the reservations named by spec.IdemKeys, unlocked.
+	// Every transaction locks budgets before reservations, so none waits on
+	// another in a cycle. Missing rows are absent from the maps.
+	Load(ctx context.Context, spec LoadSpec) (*Loaded, error)
 	// LockBudgets reads the budgets named by keys, locking them in key order.
 	// Keys with no budget are absent from the map.
 	LockBudgets(ctx context.Context, keys []Key) (map[Key]Budget, error)
@@ -59,6 +61,20 @@ type Tx interface {
 	SpentSince(ctx context.Context, tenant string, scope Scope, from time.Time) (int64, error)
 	// Write stores everything in w.
 	Write(ctx context.Context, w *Writes) error
+}
+
+// LoadSpec names what Load reads.
+type LoadSpec struct {
+	Keys     []Key
+	IDs      []string
+	IdemKeys []IdemKey
+}
+
+// Loaded is what Load read.
+type Loaded struct {
+	Budgets      map[Key]Budget
+	Reservations map[string]Reservation
+	ByKey        map[IdemKey]Reservation
 }
 
 // IdemKey names a reservation by its idempotency key.

@@ -48,11 +48,13 @@ func pgRetryable(err error) bool {
 	return false
 }
 
-// InTx implements Store.
+// InTx implements Store. The transaction is pipelined: BEGIN travels with
+// the first read, and the writes travel with COMMIT, so a batch of requests
+// costs two or three round trips to the server.
 func (s *PostgresStore) InTx(ctx context.Context, fn func(tx Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+		err = s.inTx(ctx, fn)
 		if err == nil || !pgRetryable(err) {
 			return err
 		}
@@ -60,7 +62,92 @@ func (s *PostgresStore) InTx(ctx context.Context, fn func(tx Tx) error) error {
 	return err
 }
 
-type pgTx struct{ tx pgx.Tx }
+func (s *PostgresStore) inTx(ctx context.Context, fn func(tx Tx) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquiring a connection: %w", err)
+	}
+	t := &pgTx{conn: conn.Conn()}
+	defer func() {
+		if err != nil && t.begun {
+			// Roll back whatever is open; a connection that cannot is dropped.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if _, rerr := t.conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+				t.conn.Close(rctx) //nolint:errcheck // already failing
+			}
+			cancel()
+		}
+		conn.Release()
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if !t.begun && t.pending == nil {
+		return nil // nothing read, nothing written
+	}
+	b := t.next()
+	b.Queue("COMMIT")
+	if err := t.conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("writing budget changes: %w", err)
+	}
+	t.begun = false
+	return nil
+}
+
+// pgTx is a pipelined transaction on one connection.
+type pgTx struct {
+	conn    *pgx.Conn
+	begun   bool
+	pending *pgx.Batch // writes to send with COMMIT
+}
+
+// next returns a batch that starts with BEGIN if the transaction has not
+// begun, or the pending writes.
+func (t *pgTx) next() *pgx.Batch {
+	if t.pending != nil {
+		b := t.pending
+		t.pending = nil
+		return b
+	}
+	b := &pgx.Batch{}
+	if !t.begun {
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		t.begun = true
+	}
+	return b
+}
+
+// read sends b (whose last len(scans) statements are queries) and hands each
+// query's rows to its scan function.
+func (t *pgTx) read(ctx context.Context, b *pgx.Batch, scans ...func(pgx.Rows) error) error {
+	br := t.conn.SendBatch(ctx, b)
+	for i := 0; i < b.Len()-len(scans); i++ {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	for _, scan := range scans {
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				br.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
 
 const reservationCols = `id, tenant, idempotency_key, request_hash, scope_tenant, scope_user, held_tenant, held_user,
 	amount_micros, actual_micros, state, cost_kind, model, run_id, created_at, expires_at, settled_at`
@@ -117,50 +204,63 @@ func parseThresholds(s string) ([]int32, error) {
 	return out, nil
 }
 
-func (t pgTx) LockReservations(ctx context.Context, ids []string) (map[string]Reservation, error) {
-	out := map[string]Reservation{}
-	if len(ids) == 0 {
-		return out, nil
+func keyArrays(keys []Key) ([]string, []int16, []string) {
+	tenants, kinds, subjects := make([]string, len(keys)), make([]int16, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		tenants[i], kinds[i], subjects[i] = k.Tenant, int16(k.Scope.Kind), k.Scope.Subject
 	}
-	rows, err := t.tx.Query(ctx, `SELECT `+reservationCols+` FROM budget_reservations
-		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("locking reservations: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanReservation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading reservation: %w", err)
-		}
-		out[r.ID] = r
-	}
-	return out, rows.Err()
+	return tenants, kinds, subjects
 }
 
-func (t pgTx) ReservationsByKey(ctx context.Context, keys []IdemKey) (map[IdemKey]Reservation, error) {
-	out := map[IdemKey]Reservation{}
-	if len(keys) == 0 {
-		return out, nil
+// lockBudgetsSQL locks budgets named by keys ($1..$3) and by the scopes of
+// reservations $4, in key order: rows are locked as the sorted result is
+// produced, so two transactions never wait on each other in a cycle.
+const lockBudgetsSQL = `SELECT ` + budgetCols + ` FROM budget_budgets b
+	WHERE (tenant, scope_kind, subject) IN (
+		SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[])
+		UNION SELECT tenant, 1::smallint, '' FROM budget_reservations WHERE id = ANY($4) AND scope_tenant
+		UNION SELECT tenant, 2::smallint, scope_user FROM budget_reservations WHERE id = ANY($4) AND scope_user <> '')
+	ORDER BY tenant, scope_kind, subject FOR UPDATE OF b`
+
+// Load implements Tx in one round trip (with BEGIN, if this is the first).
+func (t *pgTx) Load(ctx context.Context, spec LoadSpec) (*Loaded, error) {
+	out := &Loaded{Budgets: map[Key]Budget{}, Reservations: map[string]Reservation{}, ByKey: map[IdemKey]Reservation{}}
+	b := t.next()
+	tenants, kinds, subjects := keyArrays(spec.Keys)
+	ids := spec.IDs
+	if ids == nil {
+		ids = []string{}
 	}
-	tenants, ks := make([]string, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		tenants[i], ks[i] = k.Tenant, k.Key
+	b.Queue(lockBudgetsSQL, tenants, kinds, subjects, ids)
+	// Read after the budgets are locked: each statement sees what the
+	// transactions it waited for committed.
+	b.Queue(`SELECT `+reservationCols+` FROM budget_reservations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	it, ik := make([]string, len(spec.IdemKeys)), make([]string, len(spec.IdemKeys))
+	for i, k := range spec.IdemKeys {
+		it[i], ik[i] = k.Tenant, k.Key
 	}
-	rows, err := t.tx.Query(ctx, `SELECT `+reservationCols+` FROM budget_reservations
-		WHERE (tenant, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, tenants, ks)
+	b.Queue(`SELECT `+reservationCols+` FROM budget_reservations
+		WHERE (tenant, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, it, ik)
+	err := t.read(ctx, b,
+		func(rows pgx.Rows) error {
+			bu, err := scanBudget(rows)
+			out.Budgets[bu.Key] = bu
+			return err
+		},
+		func(rows pgx.Rows) error {
+			r, err := scanReservation(rows)
+			out.Reservations[r.ID] = r
+			return err
+		},
+		func(rows pgx.Rows) error {
+			r, err := scanReservation(rows)
+			out.ByKey[IdemKey{Tenant: r.Tenant, Key: r.IdempotencyKey}] = r
+			return err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("reading reservations by key: %w", err)
+		return nil, fmt.Errorf("loading budgets and reservations: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanReservation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading reservation: %w", err)
-		}
-		out[IdemKey{Tenant: r.Tenant, Key: r.IdempotencyKey}] = r
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func sortedKeys(keys []Key) []Key {
@@ -169,33 +269,13 @@ func sortedKeys(keys []Key) []Key {
 	return out
 }
 
-func (t pgTx) LockBudgets(ctx context.Context, keys []Key) (map[Key]Budget, error) {
-	out := map[Key]Budget{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	keys = sortedKeys(keys)
-	tenants, kinds, subjects := make([]string, len(keys)), make([]int16, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		tenants[i], kinds[i], subjects[i] = k.Tenant, int16(k.Scope.Kind), k.Scope.Subject
-	}
-	// Rows are locked as the sorted result is produced: a stable order, so
-	// two transactions never wait on each other in a cycle.
-	rows, err := t.tx.Query(ctx, `SELECT `+budgetCols+` FROM budget_budgets
-		WHERE (tenant, scope_kind, subject) IN (SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[]))
-		ORDER BY tenant, scope_kind, subject FOR UPDATE`, tenants, kinds, subjects)
+// LockBudgets implements Tx.
+func (t *pgTx) LockBudgets(ctx context.Context, keys []Key) (map[Key]Budget, error) {
+	l, err := t.Load(ctx, LoadSpec{Keys: keys})
 	if err != nil {
-		return nil, fmt.Errorf("locking budgets: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		b, err := scanBudget(rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading budget: %w", err)
-		}
-		out[b.Key] = b
-	}
-	return out, rows.Err()
+	return l.Budgets, nil
 }
 
 // scopeFilter is the SQL condition selecting ledger and reservation rows of
@@ -204,11 +284,13 @@ func scopeFilter(arg string) string {
 	return "((" + arg + " = '' AND scope_tenant) OR (" + arg + " <> '' AND scope_user = " + arg + "))"
 }
 
-func (t pgTx) SpentSince(ctx context.Context, tenant string, scope Scope, from time.Time) (int64, error) {
+// SpentSince implements Tx.
+func (t *pgTx) SpentSince(ctx context.Context, tenant string, scope Scope, from time.Time) (int64, error) {
 	var n int64
-	err := t.tx.QueryRow(ctx, `SELECT COALESCE(SUM(amount_micros), 0)::bigint FROM budget_ledger
-		WHERE tenant = $1 AND at >= $2 AND entry = 1 AND `+scopeFilter("$3"),
-		tenant, micros(from), subjectArg(scope)).Scan(&n)
+	b := t.next()
+	b.Queue(`SELECT COALESCE(SUM(amount_micros), 0)::bigint FROM budget_ledger
+		WHERE tenant = $1 AND at >= $2 AND entry = 1 AND `+scopeFilter("$3"), tenant, micros(from), subjectArg(scope))
+	err := t.read(ctx, b, func(rows pgx.Rows) error { return rows.Scan(&n) })
 	if err != nil {
 		return 0, fmt.Errorf("summing the ledger: %w", err)
 	}
@@ -224,14 +306,15 @@ func subjectArg(scope Scope) string {
 	return ""
 }
 
-// Write sends every change in one round trip, one multi-row statement per
+// Write queues every change to travel with COMMIT in one round trip, one multi-row statement per
 // table (rows travel as arrays and are unnested by the server), so a batch
 // of hundreds of requests costs a handful of statements and one commit.
-func (t pgTx) Write(ctx context.Context, w *Writes) error {
+func (t *pgTx) Write(_ context.Context, w *Writes) error {
 	if w.empty() {
 		return nil
 	}
-	b := &pgx.Batch{}
+	b := t.next()
+	defer func() { t.pending = b }()
 	if n := len(w.Budgets); n > 0 {
 		var c struct {
 			tenant, subject, thresholds, zone      []string
@@ -349,9 +432,6 @@ func (t pgTx) Write(ctx context.Context, w *Writes) error {
 		}
 		// Delivered to every listening replica when the transaction commits.
 		b.Queue(`SELECT pg_notify($1, $2)`, eventChannel, string(payload))
-	}
-	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("writing budget changes: %w", err)
 	}
 	return nil
 }

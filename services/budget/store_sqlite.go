@@ -68,7 +68,29 @@ func placeholders(n, from int) string {
 	return b.String()
 }
 
-func (t sqliteTx) LockReservations(ctx context.Context, ids []string) (map[string]Reservation, error) {
+// Load implements Tx. The write lock taken at BEGIN IMMEDIATE already
+// serialises every writer, so the reads need no locks of their own.
+func (t sqliteTx) Load(ctx context.Context, spec LoadSpec) (*Loaded, error) {
+	res, err := t.lockReservations(ctx, spec.IDs)
+	if err != nil {
+		return nil, err
+	}
+	keys := append([]Key(nil), spec.Keys...)
+	for _, r := range res {
+		keys = append(keys, r.keys()...)
+	}
+	budgets, err := t.LockBudgets(ctx, dedupe(keys))
+	if err != nil {
+		return nil, err
+	}
+	byKey, err := t.reservationsByKey(ctx, spec.IdemKeys)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Budgets: budgets, Reservations: res, ByKey: byKey}, nil
+}
+
+func (t sqliteTx) lockReservations(ctx context.Context, ids []string) (map[string]Reservation, error) {
 	out := map[string]Reservation{}
 	if len(ids) == 0 {
 		return out, nil
@@ -93,7 +115,7 @@ func (t sqliteTx) LockReservations(ctx context.Context, ids []string) (map[strin
 	return out, rows.Err()
 }
 
-func (t sqliteTx) ReservationsByKey(ctx context.Context, keys []IdemKey) (map[IdemKey]Reservation, error) {
+func (t sqliteTx) reservationsByKey(ctx context.Context, keys []IdemKey) (map[IdemKey]Reservation, error) {
 	out := map[IdemKey]Reservation{}
 	for _, k := range keys {
 		r, err := scanReservation(t.tx.QueryRowContext(ctx, q(`SELECT `+reservationCols+` FROM budget_reservations
