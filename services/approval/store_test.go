@@ -220,6 +220,43 @@ func TestStoreConformance(t *testing.T) {
 			require.Equal(t, 16, n)
 		})
 
+		t.Run("verifying while others write never reports a break", func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				for i := range 40 {
+					a := newApproval("t-live", "run-live", "alice", base.Add(time.Duration(i)*time.Millisecond))
+					if err := st.Create(ctx, a, created(a)); err != nil {
+						done <- err
+						return
+					}
+					if _, err := st.Update(ctx, "t-live", a.ID, func(x *approval.Approval) (*approval.Event, error) {
+						x.State, x.DecidedBy = approval.StateRejected, "bob"
+						return &approval.Event{Tenant: x.Tenant, ApprovalID: x.ID, Kind: approval.EventRejected, Actor: "bob",
+							At: base, RunID: x.RunID, CodeSHA256: x.CodeSHA256, PolicyVersion: x.PolicyVersion}, nil
+					}); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for running := true; running; {
+				select {
+				case err := <-done:
+					require.NoError(t, err)
+					running = false
+				default:
+				}
+				rep, err := approval.VerifyTrail(ctx, st, "t-live")
+				require.NoError(t, err)
+				require.True(t, rep.OK, rep.Message)
+			}
+			rep, err := approval.VerifyTrail(ctx, st, "t-live")
+			require.NoError(t, err)
+			require.True(t, rep.OK, rep.Message)
+			require.EqualValues(t, 80, rep.EventsChecked)
+		})
+
 		t.Run("tampering is found at the right event", func(t *testing.T) {
 			for _, tc := range []struct {
 				name, tenant, sql string
@@ -233,6 +270,10 @@ func TestStoreConformance(t *testing.T) {
 					code_sha256, policy_id, policy_version, findings, risk, inputs, state, created_at_us, expires_at_us)
 					VALUES ('apr_ffffffffffffffffffffffffffffffff', $1, 'run-x', 'mallory', 'x', 'x', 'p', 'v1', '[]', 'LOW', '[]',
 					'APPROVED', 1, 2)`, 6},
+				{"event appended behind the chain head", "t-tamper-tailins", `INSERT INTO approval_events (tenant, seq, approval_id, kind,
+					actor, at_us, reason, run_id, code_sha256, policy_version, prev_hash, hash)
+					SELECT tenant, 6, approval_id, 'approved', 'mallory', at_us, '', run_id, code_sha256, policy_version, hash, hash
+					FROM approval_events WHERE tenant = $1 AND seq = 5`, 6},
 				{"deleted", "t-tamper-del", `DELETE FROM approval_events WHERE tenant = $1 AND seq = 3`, 3},
 				{"deleted last", "t-tamper-tail", `DELETE FROM approval_events WHERE tenant = $1 AND seq = 5`, 5},
 				{"reordered", "t-tamper-swap", `UPDATE approval_events SET seq = -2 WHERE tenant = $1 AND seq = 2;

@@ -76,25 +76,38 @@ const verifyBatch = 500
 // VerifyTrail walks tenant's audit trail from the first event and reports the
 // first broken link: a missing sequence number (a deleted event), an event
 // whose prev_hash is not its predecessor's hash (reordered or replaced), an
-// event whose hash does not match its content (edited), or a trail that ends
-// before the chain head says it does (truncated).
+// event whose hash does not match its content (edited), a trail that ends
+// before the chain head says it does (truncated), or an event past the head
+// (inserted behind the chain's back).
 //
 // Then it checks every request against its trail: a request whose state,
 // decider, code hash or policy version is not what its last event says was
 // changed behind the trail's back; the break is reported at that request's
 // last event.
+//
+// It needs no lock: it verifies the chain up to the head it reads first, and
+// changes committed while it runs are left for the next check.
 func VerifyTrail(ctx context.Context, st Store, tenant string) (TrailReport, error) {
 	var rep TrailReport
+	headSeq, headHash, err := st.ChainHead(ctx, tenant)
+	hasHead := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return rep, err
+	}
 	prevHash := GenesisHash
 	next := int64(1)
 	lastOf := map[string]Event{} // approval id -> its newest event
-	for {
+walk:
+	for next <= headSeq {
 		evs, err := st.Events(ctx, tenant, next-1, verifyBatch)
 		if err != nil {
 			return rep, err
 		}
 		for i := range evs {
 			e := &evs[i]
+			if e.Seq > headSeq {
+				break walk // appended after the head was read
+			}
 			rep.EventsChecked++
 			switch {
 			case e.Seq != next:
@@ -114,20 +127,28 @@ func VerifyTrail(ctx context.Context, st Store, tenant string) (TrailReport, err
 		}
 	}
 	last := next - 1
-	headSeq, headHash, err := st.ChainHead(ctx, tenant)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		if last > 0 {
-			return broken(rep, 1, "the chain head is missing although the trail has events"), nil
-		}
-	case err != nil:
-		return rep, err
-	case headSeq > last:
+	case last < headSeq:
 		return broken(rep, last+1, fmt.Sprintf("event %d is missing: the trail ends at %d but the chain head is at %d", last+1, last, headSeq)), nil
-	case headSeq < last || headHash != prevHash:
-		return broken(rep, headSeq+1, fmt.Sprintf("the chain head (event %d) does not match the trail's last event %d", headSeq, last)), nil
+	case hasHead && headHash != prevHash:
+		return broken(rep, headSeq, fmt.Sprintf("the chain head does not match event %d", headSeq)), nil
 	}
-	if bad, msg, err := checkRequests(ctx, st, tenant, lastOf, next); err != nil {
+	// Events past the head are legitimate only if the head has moved on to
+	// cover them since it was read.
+	extra, err := st.Events(ctx, tenant, headSeq, 1)
+	if err != nil {
+		return rep, err
+	}
+	if len(extra) > 0 {
+		now, _, err := st.ChainHead(ctx, tenant)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return rep, err
+		}
+		if extra[0].Seq > now {
+			return broken(rep, extra[0].Seq, fmt.Sprintf("event %d lies past the chain head (%d): it was not appended through the service", extra[0].Seq, now)), nil
+		}
+	}
+	if bad, msg, err := checkRequests(ctx, st, tenant, lastOf, headSeq); err != nil {
 		return rep, err
 	} else if bad != 0 {
 		return broken(rep, bad, msg), nil
@@ -142,10 +163,11 @@ var stateAfter = map[EventKind]State{
 	EventCreated: StatePending, EventApproved: StateApproved, EventRejected: StateRejected, EventExpired: StateExpired,
 }
 
-// checkRequests compares each of tenant's requests with its newest event and
-// returns the seq of the first disagreement (0 if none). A request with no
-// event at all is reported at end, one past the trail's last event.
-func checkRequests(ctx context.Context, st Store, tenant string, last map[string]Event, end int64) (int64, string, error) {
+// checkRequests compares each of tenant's requests with its newest event up
+// to the verified head and returns the seq of the first disagreement (0 if
+// none). A request changed after the head was read is skipped; one with no
+// event at all is reported one past the head.
+func checkRequests(ctx context.Context, st Store, tenant string, last map[string]Event, headSeq int64) (int64, string, error) {
 	var first int64
 	var msg string
 	var after *Cursor
@@ -170,9 +192,17 @@ func checkRequests(ctx context.Context, st Store, tenant string, last map[string
 			if why == "" {
 				continue
 			}
+			// Written after the head was read? Then it is the next check's business.
+			newest, err := st.LastEvent(ctx, tenant, a.ID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return 0, "", err
+			}
+			if err == nil && newest.Seq > headSeq {
+				continue
+			}
 			seq := ev.Seq
 			if !ok {
-				seq = end
+				seq = headSeq + 1
 			}
 			if first == 0 || seq < first {
 				first, msg = seq, why
