@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
@@ -415,4 +417,54 @@ func policyIDs(ps []*policyv1.Policy) []string {
 		ids[i] = p.GetId()
 	}
 	return ids
+}
+
+// TestRolesPerRPC checks the role rules every server enforces against the
+// issue's matrix: user submits and reads runs; operator also approves,
+// rejects and sets budgets; admin also manages keys. Every RPC of every
+// service has a rule (one without is closed to everybody).
+func TestRolesPerRPC(t *testing.T) {
+	t.Parallel()
+	rules := auth.Rules{}
+	var names []string
+	for _, s := range allServices() {
+		rules.Merge(s.Rules)
+		names = append(names, s.FullName)
+	}
+	rules.Merge(extraRules())
+	names = append(names, authv1.KeyService_ServiceDesc.ServiceName)
+	for _, name := range names {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		require.NoError(t, err, name)
+		methods := d.(protoreflect.ServiceDescriptor).Methods()
+		for i := range methods.Len() {
+			m := "/" + name + "/" + string(methods.Get(i).Name())
+			require.NotEmpty(t, rules[m], "%s has no role rule: nobody may call it", m)
+		}
+	}
+	may := func(r auth.Role, method string) bool {
+		return auth.Principal{Tenant: "t", Subject: "s", Roles: []auth.Role{r}}.HasAny(rules[method]...)
+	}
+	const (
+		orch     = "/airlock.orchestrator.v1.OrchestratorService/"
+		approval = "/airlock.approval.v1.ApprovalService/"
+		budget   = "/airlock.budget.v1.BudgetService/"
+		keys     = "/airlock.auth.v1.KeyService/"
+	)
+	for _, m := range []string{orch + "SubmitRun", orch + "GetRun", orch + "ListRuns", orch + "WatchRun"} {
+		for _, r := range []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleAdmin} {
+			require.True(t, may(r, m), "%s may call %s", r, m)
+		}
+	}
+	for _, m := range []string{approval + "Approve", approval + "Reject", budget + "SetBudget"} {
+		require.False(t, may(auth.RoleUser, m), "a user may not call %s", m)
+		require.True(t, may(auth.RoleOperator, m), "an operator may call %s", m)
+		require.True(t, may(auth.RoleAdmin, m), "an admin may call %s", m)
+	}
+	for _, m := range []string{keys + "CreateKey", keys + "ListKeys", keys + "RevokeKey"} {
+		for _, r := range []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleService} {
+			require.False(t, may(r, m), "%s may not call %s", r, m)
+		}
+		require.True(t, may(auth.RoleAdmin, m))
+	}
 }
