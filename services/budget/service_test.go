@@ -623,3 +623,27 @@ func TestCloseAnswersWaiters(t *testing.T) {
 	_, err := svc.Reserve(context.Background(), reserveReq("t", "k", 1, tenantScope))
 	require.True(t, errors.Is(err, ErrClosed), "got %v", err)
 }
+
+// TestBackgroundSweeper checks the sweeper runs by itself: a caller that
+// never settles leaks nothing.
+func TestBackgroundSweeper(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, dbtest.NewSQLiteURL(t), migrations()...)
+	svc, err := New(ctx, NewStore(db), testLogger(t), Config{SweepInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	_, err = svc.SetBudget(ctx, SetBudgetRequest{Tenant: "t", Scope: tenantScope, Period: PeriodMonthly, Limit: 100})
+	require.NoError(t, err)
+	req := reserveReq("t", "crashed", 100, tenantScope)
+	req.TTL = 50 * time.Millisecond
+	r, err := svc.Reserve(ctx, req)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := svc.Reservation(ctx, "t", r.ID)
+		return err == nil && got.State == StateExpired
+	}, 10*time.Second, 10*time.Millisecond)
+	b, err := svc.GetBudget(ctx, "t", tenantScope)
+	require.NoError(t, err)
+	require.Zero(t, b.Reserved)
+}
