@@ -74,3 +74,32 @@ func BenchmarkVerifyTrail(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckApproval measures the orchestrator's pre-execution check
+// (request lookup plus its trail event) among 500 approved requests.
+func BenchmarkCheckApproval(b *testing.B) {
+	for _, dialect := range []string{"postgres", "sqlite"} {
+		b.Run(dialect, func(b *testing.B) {
+			svc := benchService(b, dialect)
+			ctx := context.Background()
+			var last approval.Approval
+			for i := range 500 {
+				a, err := svc.Create(ctx, withVia(alice), approval.CreateParams{RunID: fmt.Sprintf("run-%d", i),
+					Code: fmt.Sprintf("print(%d)\n", i), PolicyID: "default", PolicyVersion: "pv-1"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if last, err = svc.Approve(ctx, bob, a.ID, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				ok, _, err := svc.Check(ctx, withVia(alice), last.RunID, last.CodeSHA256, "pv-1")
+				if err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
+}
