@@ -25,6 +25,7 @@ import (
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
+	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/pricing"
@@ -345,7 +346,8 @@ func opsFixtures(t *testing.T, d *opsDev) map[string]string {
 	}
 }
 
-// opsVerify checks that the guide's commands did what the guide says.
+// opsVerify checks that the guide's commands did what the guide says: the
+// budgets are set, the approvals decided, the old key revoked.
 func opsVerify(t *testing.T, d *opsDev, vars map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -360,6 +362,14 @@ func opsVerify(t *testing.T, d *opsDev, vars map[string]string) {
 		require.Equal(t, want, resp.GetApproval().GetState(), "approval %s after the guide's commands", id)
 		require.Equal(t, "admin", resp.GetApproval().GetDecidedBy())
 	}
+	budgets := budgetv1.NewBudgetServiceClient(d.conn(t, d.token))
+	b, err := budgets.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_TENANT}})
+	require.NoError(t, err, "the guide's SetBudget left no tenant budget")
+	require.Equal(t, int64(50_000_000), b.GetBudget().GetLimitMicros())
+	require.Equal(t, budgetv1.Period_PERIOD_MONTHLY, b.GetBudget().GetPeriod())
+	b, err = budgets.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_USER, Subject: "alice"}})
+	require.NoError(t, err, "the guide's SetBudget left no budget for alice")
+	require.Equal(t, int64(5_000_000), b.GetBudget().GetLimitMicros())
 	keys, err := authv1.NewKeyServiceClient(d.conn(t, d.token)).ListKeys(ctx, &authv1.ListKeysRequest{IncludeRevoked: true})
 	require.NoError(t, err)
 	var found bool
