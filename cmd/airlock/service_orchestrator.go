@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/database"
+	"github.com/airlockhq/airlock/pkg/tabular"
+	"github.com/airlockhq/airlock/pkg/tabular/tabularpb"
 	"github.com/airlockhq/airlock/services/orchestrator"
 )
 
@@ -54,6 +58,7 @@ func orchestratorService() *serviceSpec {
 			fs.Int64Var(&cfg.MaxFileBytes, "orchestrator-max-file-bytes", cfg.MaxFileBytes, "largest uploaded file")
 			fs.Int64Var(&cfg.MaxRunInputBytes, "orchestrator-max-run-input-bytes", cfg.MaxRunInputBytes, "largest total of a run's inputs (they travel to the sandbox in one message)")
 			fs.DurationVar(&cfg.DefaultTimeout, "orchestrator-default-timeout", cfg.DefaultTimeout, "wall-time priced for an execution whose policy sets no timeout")
+			fs.IntVar(&orchestratorSampleRows, "orchestrator-sample-rows", orchestratorSampleRows, "rows of each input shown to the model; 0 sends no rows")
 			fs.Int64Var(&cfg.DefaultMemoryBytes, "orchestrator-default-memory-bytes", cfg.DefaultMemoryBytes, "memory priced for an execution whose policy sets no limit")
 		},
 		Start: func(ctx context.Context, env *serviceEnv) (func() error, error) {
@@ -93,6 +98,8 @@ func validateOrchestratorConfig(cfg orchestrator.Config, env *serviceEnv) error 
 		return config.Invalid("orchestrator-max-run-input-bytes", "must be at least --orchestrator-max-file-bytes")
 	case cfg.DefaultTimeout <= 0:
 		return config.Invalid("orchestrator-default-timeout", "must be positive")
+	case orchestratorSampleRows < 0:
+		return config.Invalid("orchestrator-sample-rows", "must not be negative")
 	case cfg.DefaultMemoryBytes < 1:
 		return config.Invalid("orchestrator-default-memory-bytes", "must be positive")
 	}
@@ -152,5 +159,19 @@ func waitForPeers(ctx context.Context, conns []*grpc.ClientConn) error {
 	return nil
 }
 
-// datasetProfiler describes inputs for the model; nil sends names and sizes only.
-var datasetProfiler orchestrator.Profiler
+// orchestratorSampleRows is how many rows of each input the model sees.
+var orchestratorSampleRows = tabular.DefaultSampleRows
+
+// datasetProfiler describes a CSV or XLSX input for the model (columns, types,
+// row count, a few sample rows); other files are named with their size only.
+func datasetProfiler(ctx context.Context, name string, content []byte) (*generatorv1.DatasetProfile, error) {
+	ds, err := tabular.Profile(ctx, name, bytes.NewReader(content), int64(len(content)),
+		tabular.Options{SampleRows: orchestratorSampleRows})
+	if errors.Is(err, tabular.ErrUnsupportedFormat) {
+		return &generatorv1.DatasetProfile{Name: name, SizeBytes: int64(len(content))}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tabularpb.ToProto(ds), nil
+}

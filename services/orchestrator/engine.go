@@ -45,7 +45,7 @@ type Clients struct {
 }
 
 // Profiler describes an input file for the model without its contents.
-type Profiler func(name string, content []byte) (*generatorv1.DatasetProfile, error)
+type Profiler func(ctx context.Context, name string, content []byte) (*generatorv1.DatasetProfile, error)
 
 // Config holds the orchestrator's settings.
 type Config struct {

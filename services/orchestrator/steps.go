@@ -84,7 +84,7 @@ func (e *Engine) profiles(ctx context.Context, r *Run) ([]*generatorv1.DatasetPr
 	for _, in := range inputs {
 		p := &generatorv1.DatasetProfile{Name: in.GetName(), SizeBytes: int64(len(in.GetContent()))}
 		if e.profile != nil {
-			prof, err := e.profile(in.GetName(), in.GetContent())
+			prof, err := e.profile(ctx, in.GetName(), in.GetContent())
 			if err != nil {
 				return nil, end(stFailed, "input %s cannot be read as a dataset: %v", in.GetName(), err)
 			}
