@@ -27,7 +27,9 @@ import (
 
 // tenantClients are connections for two tenants of one dev server.
 type tenantClients struct {
-	a, b *grpc.ClientConn // tenant-a's alice and tenant-b's bob, each user+operator
+	a, b *grpc.ClientConn // tenant-a's alice and tenant-b's bob, each user, operator and admin
+	// aUser is tenant-a's dan, a plain user: he sees only his own runs.
+	aUser *grpc.ClientConn
 }
 
 // missingLike returns an id of the same shape as id that names nothing.
@@ -68,7 +70,8 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 // check that could never fail is caught.
 //
 // Covered: KeyService ListKeys, RevokeKey; OrchestratorService GetRun,
-// ListRuns (all and by requester), WatchRun, CancelRun, DownloadFile,
+// ListRuns (all and by requester; also a plain user of the same tenant
+// against another user's run), WatchRun, CancelRun, DownloadFile,
 // SubmitRun with a foreign input file; ApprovalService GetApproval,
 // ListApprovals (all, by run id, by requester), WatchApprovals (by id and
 // tenant-wide), Approve, Reject, CheckApproval, VerifyTrail; BudgetService
@@ -81,15 +84,16 @@ func TestCrossTenantIsolation(t *testing.T) {
 	st := d.store(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	newKey := func(tenant, subject string) string {
-		_, token, err := st.Create(ctx, keystore.NewKey{Tenant: tenant, Subject: subject,
-			Roles: []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleAdmin}})
+	all := []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleAdmin}
+	newKey := func(tenant, subject string, roles ...auth.Role) string {
+		_, token, err := st.Create(ctx, keystore.NewKey{Tenant: tenant, Subject: subject, Roles: roles})
 		require.NoError(t, err)
 		return token
 	}
 	c := tenantClients{
-		a: dial(t, d.addr, newKey("tenant-a", "alice"), nil),
-		b: dial(t, d.addr, newKey("tenant-b", "bob"), nil),
+		a:     dial(t, d.addr, newKey("tenant-a", "alice", all...), nil),
+		b:     dial(t, d.addr, newKey("tenant-b", "bob", all...), nil),
+		aUser: dial(t, d.addr, newKey("tenant-a", "dan", auth.RoleUser), nil),
 	}
 	t.Run("keys", func(t *testing.T) { crossTenantKeys(ctx, t, c) })
 	t.Run("orchestrator", func(t *testing.T) { crossTenantOrchestrator(ctx, t, c) })
@@ -194,6 +198,18 @@ func crossTenantOrchestrator(ctx context.Context, t *testing.T, c tenantClients)
 		require.NoError(t, err)
 		require.Empty(t, listB.GetRuns(), "ListRuns(%v) as tenant B", req)
 	}
+	// Within tenant A, a plain user sees only their own runs.
+	od := orchestratorv1.NewOrchestratorServiceClient(c.aUser)
+	requireLikeMissing(t, "GetRun by a plain user of the same tenant", runID, func(id string) error {
+		_, err := od.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: id})
+		return err
+	})
+	for _, req := range []*orchestratorv1.ListRunsRequest{{}, {Requester: "alice"}} {
+		listD, err := od.ListRuns(ctx, req)
+		require.NoError(t, err)
+		require.NotContains(t, runIDs(listD.GetRuns()), runID, "ListRuns(%v) as a plain user of the same tenant", req)
+	}
+
 	after, err := oa.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: runID})
 	require.NoError(t, err)
 	require.NotContains(t, after.GetRun().GetFailureReason(), "mischief", "tenant B's cancel changed nothing")
