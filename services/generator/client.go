@@ -47,6 +47,9 @@ func (g *Generator) Generate(ctx context.Context, req *generatorv1.GenerateReque
 		maxTokens = g.cfg.MaxOutputTokens
 	}
 	system, user := BuildPrompt(req, g.cfg.SampleRows)
+	if n := len(system) + len(user); n > maxPromptTotalBytes {
+		return nil, &FieldError{Field: "datasets", Reason: fmt.Sprintf("the profiles make a prompt of %d bytes, at most %d; send fewer files, sheets or columns", n, maxPromptTotalBytes)}
+	}
 	creq := openai.ChatCompletionRequest{
 		Model: model,
 		Messages: []openai.ChatCompletionMessage{

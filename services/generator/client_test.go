@@ -2,7 +2,9 @@ package generator_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,6 +293,21 @@ func TestValidate(t *testing.T) {
 		require.Equal(t, field, fe.Field)
 		require.ErrorIs(t, err, generator.ErrInvalidRequest)
 	}
+	// Each part within its limit, the whole too big for one prompt.
+	big := simpleRequest()
+	big.Datasets = nil
+	for i := 0; i < 10; i++ {
+		ds := &generatorv1.DatasetProfile{Name: fmt.Sprintf("f%d.csv", i), Format: generatorv1.DatasetFormat_DATASET_FORMAT_CSV,
+			Sheets: []*generatorv1.SheetProfile{{}}}
+		for c := 0; c < 500; c++ {
+			ds.Sheets[0].Columns = append(ds.Sheets[0].Columns, &generatorv1.ColumnProfile{Name: strings.Repeat("c", 100) + strconv.Itoa(c)})
+		}
+		big.Datasets = append(big.Datasets, ds)
+	}
+	_, err := g.Generate(context.Background(), big)
+	var fe *generator.FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "datasets", fe.Field)
 	require.Empty(t, fm.Calls(), "an invalid request never reaches the model")
 }
 

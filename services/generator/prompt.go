@@ -28,6 +28,8 @@ const (
 	maxFindingTextBytes   = 4 << 10
 	maxExecutionErrBytes  = 64 << 10
 	executionErrTailBytes = 8 << 10
+	// maxPromptTotalBytes caps the whole prompt (about 100k tokens).
+	maxPromptTotalBytes = 400 << 10
 )
 
 var moduleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
