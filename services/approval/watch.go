@@ -199,7 +199,7 @@ func (s *Service) Start(ctx context.Context, db *database.DB) (stop func(), err 
 			conn.Close(context.WithoutCancel(ctx))
 		}
 		cancel()
-		return nil, err
+		return nil, fmt.Errorf("%w (has `airlock migrate` been run on this database?)", err)
 	}
 	if conn != nil {
 		s.listening.Store(true)
