@@ -321,3 +321,14 @@ func TestChainAndStaticKeys(t *testing.T) {
 	_, err = auth.StaticKeys{"a": alice}.Authenticate(ctx, "")
 	require.ErrorIs(t, err, auth.ErrUnauthenticated)
 }
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	md, err := auth.BearerToken{Token: "k"}.GetRequestMetadata(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"authorization": "Bearer k"}, md)
+	md, err = auth.BearerToken{}.GetRequestMetadata(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, md, "no token, no header: a service may rely on its client certificate")
+	require.True(t, auth.BearerToken{Token: "k", Secure: true}.RequireTransportSecurity())
+}
