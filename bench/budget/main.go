@@ -52,6 +52,7 @@ type options struct {
 	pgURL       string
 	useGRPC     bool
 	clients     int
+	workers     int
 }
 
 func run() error {
@@ -68,7 +69,8 @@ func run() error {
 	flag.StringVar(&o.stores, "stores", "postgres,sqlite", "stores to measure")
 	flag.StringVar(&o.pgURL, "database-url", defURL, "Postgres server to create a scratch database on (env AIRLOCK_BENCH_DATABASE_URL)")
 	modes := flag.String("mode", "both", "in-process (the domain: batcher and store), grpc (real gRPC clients over loopback) or both")
-	flag.IntVar(&o.clients, "clients", 4, "gRPC client connections with -grpc")
+	flag.IntVar(&o.clients, "clients", 4, "gRPC client connections in grpc mode")
+	flag.IntVar(&o.workers, "workers", 0, "budget transactions in flight (0: 2 on Postgres, 1 on SQLite, as the server)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -138,9 +140,12 @@ func benchStore(store string, o options) error {
 	if err := database.Migrate(ctx, db, budget.Migrations()); err != nil {
 		return err
 	}
-	workers := 2
-	if db.Dialect == database.SQLite {
-		workers = 1
+	workers := o.workers
+	if workers == 0 {
+		workers = 2
+		if db.Dialect == database.SQLite {
+			workers = 1
+		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := budget.New(ctx, budget.NewStore(db), log, budget.Config{Workers: workers})
