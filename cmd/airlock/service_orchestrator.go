@@ -25,11 +25,6 @@ import (
 	"github.com/airlockhq/airlock/services/orchestrator"
 )
 
-// orchestratorConfig holds the orchestrator's flags. It is package-level
-// because the serve and dev commands register flags on one spec and start
-// another.
-var orchestratorConfig = orchestrator.DefaultConfig()
-
 // orchestratorService drives runs through the pipeline, calling the other
 // five services on the submitter's behalf.
 func orchestratorService() *serviceSpec {
@@ -41,7 +36,9 @@ func orchestratorService() *serviceSpec {
 	for _, m := range orchestratorv1.OrchestratorService_ServiceDesc.Streams {
 		rules["/"+orchestratorv1.OrchestratorService_ServiceDesc.ServiceName+"/"+m.StreamName] = all
 	}
-	cfg := &orchestratorConfig
+	cfg := new(orchestrator.Config)
+	*cfg = orchestrator.DefaultConfig()
+	sampleRows := tabular.DefaultSampleRows
 	return &serviceSpec{
 		Name:       "orchestrator",
 		FullName:   orchestratorv1.OrchestratorService_ServiceDesc.ServiceName,
@@ -58,19 +55,22 @@ func orchestratorService() *serviceSpec {
 			fs.Int64Var(&cfg.MaxFileBytes, "orchestrator-max-file-bytes", cfg.MaxFileBytes, "largest uploaded file")
 			fs.Int64Var(&cfg.MaxRunInputBytes, "orchestrator-max-run-input-bytes", cfg.MaxRunInputBytes, "largest total of a run's inputs (they travel to the sandbox in one message)")
 			fs.DurationVar(&cfg.DefaultTimeout, "orchestrator-default-timeout", cfg.DefaultTimeout, "wall-time priced for an execution whose policy sets no timeout")
-			fs.IntVar(&orchestratorSampleRows, "orchestrator-sample-rows", orchestratorSampleRows, "rows of each input shown to the model; 0 sends no rows")
+			fs.IntVar(&sampleRows, "orchestrator-sample-rows", sampleRows, "rows of each input shown to the model; 0 sends no rows")
 			fs.Int64Var(&cfg.DefaultMemoryBytes, "orchestrator-default-memory-bytes", cfg.DefaultMemoryBytes, "memory priced for an execution whose policy sets no limit")
 		},
 		Start: func(ctx context.Context, env *serviceEnv) (func() error, error) {
 			if err := validateOrchestratorConfig(*cfg, env); err != nil {
 				return nil, err
 			}
+			if sampleRows < 0 {
+				return nil, config.Invalid("orchestrator-sample-rows", "must not be negative")
+			}
 			clients, conns, err := orchestratorClients(env)
 			if err != nil {
 				return nil, err
 			}
 			engine := orchestrator.NewEngine(orchestrator.NewSQLStore(env.DB), clients, env.Prices, *cfg,
-				datasetProfiler, env.Log.With("service", "orchestrator"))
+				datasetProfiler(sampleRows), env.Log.With("service", "orchestrator"))
 			orchestratorv1.RegisterOrchestratorServiceServer(env.Server.GRPC(), orchestrator.NewServer(engine, env.Log))
 			// Runs resume once the services they call answer (in dev they share this server,
 			// which starts listening only after every service has started).
@@ -98,8 +98,6 @@ func validateOrchestratorConfig(cfg orchestrator.Config, env *serviceEnv) error 
 		return config.Invalid("orchestrator-max-run-input-bytes", "must be at least --orchestrator-max-file-bytes")
 	case cfg.DefaultTimeout <= 0:
 		return config.Invalid("orchestrator-default-timeout", "must be positive")
-	case orchestratorSampleRows < 0:
-		return config.Invalid("orchestrator-sample-rows", "must not be negative")
 	case cfg.DefaultMemoryBytes < 1:
 		return config.Invalid("orchestrator-default-memory-bytes", "must be positive")
 	}
@@ -159,19 +157,18 @@ func waitForPeers(ctx context.Context, conns []*grpc.ClientConn) error {
 	return nil
 }
 
-// orchestratorSampleRows is how many rows of each input the model sees.
-var orchestratorSampleRows = tabular.DefaultSampleRows
-
 // datasetProfiler describes a CSV or XLSX input for the model (columns, types,
-// row count, a few sample rows); other files are named with their size only.
-func datasetProfiler(ctx context.Context, name string, content []byte) (*generatorv1.DatasetProfile, error) {
-	ds, err := tabular.Profile(ctx, name, bytes.NewReader(content), int64(len(content)),
-		tabular.Options{SampleRows: orchestratorSampleRows})
-	if errors.Is(err, tabular.ErrUnsupportedFormat) {
-		return &generatorv1.DatasetProfile{Name: name, SizeBytes: int64(len(content))}, nil
+// row count, up to sampleRows sample rows); other files are named with their size only.
+func datasetProfiler(sampleRows int) orchestrator.Profiler {
+	return func(ctx context.Context, name string, content []byte) (*generatorv1.DatasetProfile, error) {
+		ds, err := tabular.Profile(ctx, name, bytes.NewReader(content), int64(len(content)),
+			tabular.Options{SampleRows: sampleRows})
+		if errors.Is(err, tabular.ErrUnsupportedFormat) {
+			return &generatorv1.DatasetProfile{Name: name, SizeBytes: int64(len(content))}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return tabularpb.ToProto(ds), nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return tabularpb.ToProto(ds), nil
 }
