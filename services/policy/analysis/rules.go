@@ -181,7 +181,7 @@ func DefaultConfig() Config {
 // Check runs the built-in rules over facts and returns findings in source
 // order, at most one per rule and place.
 func Check(f *Facts, cfg *Config) []Finding {
-	c := checker{cfg: cfg, seen: map[string]bool{}}
+	c := checker{cfg: cfg, seen: map[string]bool{}, denied: newNameList(cfg.DeniedCalls), review: newNameList(cfg.ReviewCalls)}
 	c.run(f)
 	sort.SliceStable(c.out, func(i, j int) bool { return less(c.out[i].Pos, c.out[j].Pos) })
 	return c.out
@@ -197,9 +197,10 @@ func Decide(findings []Finding) Verdict {
 }
 
 type checker struct {
-	cfg  *Config
-	out  []Finding
-	seen map[string]bool
+	cfg            *Config
+	denied, review *nameList
+	out            []Finding
+	seen           map[string]bool
 }
 
 func (c *checker) add(rule string, sp Span, msg, hint string) {
@@ -278,7 +279,7 @@ func (c *checker) importRule(imp Import) {
 		return
 	}
 	msg := fmt.Sprintf("The module %s is not on this policy's import allow-list.", mod)
-	if m := matchList(mod, systemNames); m != "" {
+	if m := systemList.match(mod); m != "" {
 		msg = fmt.Sprintf("The module %s runs processes, opens network connections or loads native code.", mod)
 	}
 	c.add(RuleImport, imp.Span, msg, "Do not import "+mod+". Allowed modules: "+strings.Join(c.cfg.AllowedImports, ", ")+".")
@@ -293,22 +294,39 @@ func moduleAllowed(mod string, allowed []string) bool {
 	return false
 }
 
-// matchList returns the pattern in list matching name or one of its dotted
-// prefixes ("os.system" matches "os.system.__call__"), or "".
-func matchList(name string, list []string) string {
+// nameList is a list of qualified names and glob patterns, split for
+// fast matching.
+type nameList struct {
+	exact map[string]bool
+	globs []string
+}
+
+func newNameList(list []string) *nameList {
+	l := &nameList{exact: make(map[string]bool, len(list))}
+	for _, p := range list {
+		if strings.ContainsAny(p, "*?[\\") {
+			l.globs = append(l.globs, p)
+		} else {
+			l.exact[p] = true
+		}
+	}
+	return l
+}
+
+// match returns the pattern matching name or one of its dotted prefixes
+// ("os.system" matches "os.system.__call__"), or "".
+func (l *nameList) match(name string) string {
 	for i := 0; i <= len(name); i++ {
 		if i < len(name) && name[i] != '.' {
 			continue
 		}
 		p := name[:i]
-		for _, pat := range list {
-			if pat == p {
+		if l.exact[p] {
+			return p
+		}
+		for _, pat := range l.globs {
+			if ok, _ := path.Match(pat, p); ok {
 				return pat
-			}
-			if strings.ContainsAny(pat, "*?[") {
-				if ok, _ := path.Match(pat, p); ok {
-					return pat
-				}
 			}
 		}
 	}
@@ -318,32 +336,32 @@ func matchList(name string, list []string) string {
 func (c *checker) refRules(r Ref) {
 	n := r.Name
 	switch {
-	case matchList(n, dynamicImportNames) != "":
+	case dynamicImportList.match(n) != "":
 		c.add(RuleDynamicImport, r.Span, n+" imports a module chosen at run time, which defeats the import allow-list.",
 			"Use a plain import statement for an allowed module.")
-	case matchList(n, dynamicCodeNames) != "":
+	case dynamicCodeList.match(n) != "":
 		c.add(RuleDynamicCode, r.Span, n+" runs code built at run time, which cannot be checked beforehand.",
 			"Write the logic directly in Python; never build code as strings.")
-	case matchList(n, introspectionNames) != "":
+	case introspectionList.match(n) != "":
 		c.add(RuleIntrospection, r.Span, n+" reaches the interpreter's internals (scopes, frames or loaded modules).",
 			"Pass values explicitly instead of looking them up through "+n+".")
-	case matchList(n, codeObjectNames) != "":
+	case codeObjectList.match(n) != "":
 		c.add(RuleCodeObjects, r.Span, n+" builds functions or code objects by hand.",
 			"Define functions with def; do not construct code objects.")
-	case matchList(n, systemNames) != "":
+	case systemList.match(n) != "":
 		c.add(RuleSystem, r.Span, n+" runs processes, sends signals, opens sockets or loads native code; the sandbox forbids it.",
 			"Do the work in Python with pandas or the standard library; never start processes or open connections.")
-	case matchList(n, deserializeNames) != "":
+	case deserializeList.match(n) != "":
 		c.add(RuleDeserialize, r.Span, n+" deserialises data in a way that can run arbitrary code.",
 			"Read data as CSV, JSON or XLSX (pandas.read_csv, json.load, openpyxl) instead.")
 	case (n == "getattr" || n == "setattr" || n == "delattr") && !r.Called:
 		c.add(RuleReflective, r.Span, n+" is passed around as a value, hiding which attribute is used.",
 			"Access attributes directly (obj.name).")
 	}
-	if m := matchList(n, c.cfg.DeniedCalls); m != "" {
+	if m := c.denied.match(n); m != "" {
 		c.add(RuleDeniedCall, r.Span, fmt.Sprintf("%s is denied by this policy (%s).", n, m),
 			"Do not use "+n+"; find another way with the allowed modules.")
-	} else if m := matchList(n, c.cfg.ReviewCalls); m != "" {
+	} else if m := c.review.match(n); m != "" {
 		c.add(RuleReviewCall, r.Span, fmt.Sprintf("%s needs a person's review under this policy (%s).", n, m),
 			"If you can, do without "+n+"; otherwise an operator will review the code.")
 	}
@@ -567,6 +585,15 @@ var (
 	deserializeNames = []string{"pickle", "_pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle",
 		"joblib.load", "jsonpickle", "pandas.read_pickle", "yaml.unsafe_load", "yaml.full_load", "yaml.load",
 		"torch.load", "copyreg"}
+)
+
+var (
+	dynamicImportList = newNameList(dynamicImportNames)
+	dynamicCodeList   = newNameList(dynamicCodeNames)
+	introspectionList = newNameList(introspectionNames)
+	codeObjectList    = newNameList(codeObjectNames)
+	systemList        = newNameList(systemNames)
+	deserializeList   = newNameList(deserializeNames)
 )
 
 func init() {

@@ -68,11 +68,11 @@ func (w *walker) collectSymbols() {
 				case kDottedName:
 					mod := w.dotted(c)
 					first, _, _ := strings.Cut(mod, ".")
-					w.bind(first, site{kind: siteImport, qualified: first})
+					w.bind(n, first, site{kind: siteImport, qualified: first})
 				case kAliasedImport:
 					mod := w.dotted(t.child(c, fName))
 					if a := t.child(c, fAlias); a >= 0 {
-						w.bind(w.ident(a), site{kind: siteImport, qualified: mod})
+						w.bind(n, w.ident(a), site{kind: siteImport, qualified: mod})
 					}
 				}
 			}
@@ -88,11 +88,11 @@ func (w *walker) collectSymbols() {
 				switch t.nodes[c].kind {
 				case kDottedName:
 					name := w.dotted(c)
-					w.bind(name, site{kind: siteImport, qualified: mod + "." + name})
+					w.bind(n, name, site{kind: siteImport, qualified: mod + "." + name})
 				case kAliasedImport:
 					name := w.dotted(t.child(c, fName))
 					if a := t.child(c, fAlias); a >= 0 {
-						w.bind(w.ident(a), site{kind: siteImport, qualified: mod + "." + name})
+						w.bind(n, w.ident(a), site{kind: siteImport, qualified: mod + "." + name})
 					}
 				}
 			}
@@ -141,7 +141,7 @@ func (w *walker) collectSymbols() {
 			w.bindTarget(t.child(n, fAlias), -1, siteUnknown)
 		case kClassDef:
 			if c := t.child(n, fName); c >= 0 {
-				w.bind(w.ident(c), site{kind: siteDef})
+				w.bind(n, w.ident(c), site{kind: siteDef})
 			}
 		case kFunctionDef:
 			w.funcDef(n)
@@ -162,7 +162,7 @@ func (w *walker) funcDef(n int32) {
 		return
 	}
 	name := w.ident(c)
-	w.bind(name, site{kind: siteDef})
+	w.bind(n, name, site{kind: siteDef})
 	key := name
 	if p := t.nodes[n].parent; p >= 0 {
 		if t.nodes[n].field == fDefinition { // inside a decorated_definition
@@ -197,12 +197,12 @@ func (w *walker) bindParam(p int32, fn string, index int) string {
 	switch t.nodes[p].kind {
 	case kIdentifier:
 		name := w.ident(p)
-		w.bind(name, site{kind: siteParam, fn: fn, index: index, node: -1})
+		w.bind(p, name, site{kind: siteParam, fn: fn, index: index, node: -1})
 		return name
 	case kDefaultParameter, kTypedDefaultParameter:
 		if c := t.child(p, fName); t.kindOf(c) == kIdentifier {
 			name := w.ident(c)
-			w.bind(name, site{kind: siteParam, fn: fn, index: index, node: -1})
+			w.bind(p, name, site{kind: siteParam, fn: fn, index: index, node: -1})
 			return name
 		}
 		w.bindTarget(t.child(p, fName), -1, siteUnknown)
@@ -228,7 +228,7 @@ func (w *walker) bindTarget(target, value int32, k siteKind) {
 	t := w.t
 	switch t.nodes[target].kind {
 	case kIdentifier:
-		w.bind(w.ident(target), site{kind: k, node: value})
+		w.bind(target, w.ident(target), site{kind: k, node: value})
 	case kPatternList, kTuplePattern, kListPattern, kTuple, kList, kExpressionList,
 		kAsPatternTarget, kGlobal, kNonlocal, kDelete, kListSplatPattern, kParenthesized:
 		for _, c := range t.namedChildren(target) {
@@ -237,11 +237,73 @@ func (w *walker) bindTarget(target, value int32, k siteKind) {
 	}
 }
 
-func (w *walker) bind(name string, s site) {
+// bind records a binding of name in the scope of node n.
+func (w *walker) bind(n int32, name string, s site) {
 	if name == "" {
 		return
 	}
-	w.sites[name] = append(w.sites[name], s)
+	sc := w.scope[n]
+	if w.globals[symKey{sc, name}] {
+		sc = -1
+	}
+	k := symKey{sc, name}
+	w.sites[k] = append(w.sites[k], s)
+}
+
+// symKey is a name in a scope: the defining function, lambda or class
+// node, or -1 for the module.
+type symKey struct {
+	scope int32
+	name  string
+}
+
+// computeScopes gives every node its scope. A def's body and parameters
+// are in the def's scope; everything else shares its parent's.
+func (w *walker) computeScopes() {
+	t := w.t
+	w.scope = make([]int32, len(t.nodes))
+	for i := range t.nodes {
+		p := t.nodes[i].parent
+		if p < 0 {
+			w.scope[i] = -1
+			continue
+		}
+		w.scope[i] = w.scope[p]
+		switch t.nodes[p].kind {
+		case kFunctionDef, kLambda, kClassDef:
+			if f := t.nodes[i].field; f == fBody || f == fParameters {
+				w.scope[i] = p
+			}
+		}
+		if t.nodes[i].kind == kGlobal {
+			for _, c := range t.namedChildren(int32(i)) {
+				if t.nodes[c].kind == kIdentifier {
+					w.globals[symKey{w.scope[i], w.ident(c)}] = true
+				}
+			}
+		}
+	}
+}
+
+// lookup finds the scope a name used at node n refers to, as Python does:
+// the enclosing functions from the inside out (class bodies only for code
+// directly in them), then the module.
+func (w *walker) lookup(n int32, name string) symKey {
+	sc := w.scope[n]
+	for first := true; ; first = false {
+		if w.globals[symKey{sc, name}] {
+			sc = -1
+		}
+		if sc >= 0 && !first && w.t.nodes[sc].kind == kClassDef {
+			sc = w.scope[sc]
+			continue
+		}
+		k := symKey{sc, name}
+		if _, ok := w.sites[k]; ok || sc < 0 {
+			return k
+		}
+		sc = w.scope[sc]
+	}
 }
 
 // selfAttr returns "self.x" for an attribute self.x, else "".
@@ -296,19 +358,20 @@ func (w *walker) fromModule(n int32) string {
 // modules and attributes imports or aliases bind it to, names from star
 // imports, and the builtin of that name. A builtin is always a candidate,
 // because `del` or a failed branch can uncover it again.
-func (w *walker) resolveName(name string) []string {
-	if q, ok := w.resolved[name]; ok {
+func (w *walker) resolveName(key symKey) []string {
+	name := key.name
+	if q, ok := w.resolved[key]; ok {
 		return q
 	}
-	if w.resolving[name] {
+	if w.resolving[key] {
 		if builtinNames[name] {
 			return []string{name}
 		}
 		return nil
 	}
-	w.resolving[name] = true
+	w.resolving[key] = true
 	var out []string
-	sites := w.sites[name]
+	sites := w.sites[key]
 	for _, s := range sites {
 		switch s.kind {
 		case siteImport:
@@ -328,8 +391,8 @@ func (w *walker) resolveName(name string) []string {
 		out = append(out, name)
 	}
 	out = dedupe(out)
-	delete(w.resolving, name)
-	w.resolved[name] = out
+	delete(w.resolving, key)
+	w.resolved[key] = out
 	return out
 }
 
@@ -348,7 +411,7 @@ func (w *walker) resolve(n int32) []string {
 	t := w.t
 	switch t.kindOf(n) {
 	case kIdentifier:
-		return w.resolveName(w.ident(n))
+		return w.resolveName(w.lookup(n, w.ident(n)))
 	case kAttribute:
 		obj := w.resolve(t.child(n, fObject))
 		a := t.child(n, fAttribute)

@@ -1,10 +1,17 @@
 package analysis
 
+/*
+#include <stdlib.h>
+#include "tsbridge.h"
+*/
+import "C"
+
 import (
 	"context"
+	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
+	"unsafe"
 
 	sitter "github.com/tree-sitter/go-tree-sitter"
 	python "github.com/tree-sitter/tree-sitter-python/bindings/go"
@@ -220,28 +227,28 @@ var fieldNames = map[string]field{
 type grammar struct {
 	lang   *sitter.Language
 	kinds  []kind
+	named  []bool
 	fields []field
 }
 
 var (
 	grammarOnce sync.Once
 	pyGrammar   grammar
-	parsers     = sync.Pool{New: func() any {
-		p := sitter.NewParser()
-		if err := p.SetLanguage(loadGrammar().lang); err != nil {
-			panic(err) // the grammar is compiled in; a version mismatch is a build bug
-		}
-		return p
-	}}
+	// parsers holds idle C parsers; a channel rather than a sync.Pool so a
+	// parser is never dropped without being freed.
+	parsers = make(chan unsafe.Pointer, 4*runtime.GOMAXPROCS(0))
 )
 
 func loadGrammar() *grammar {
 	grammarOnce.Do(func() {
+		C.al_use_libc_allocator()
 		lang := sitter.NewLanguage(python.Language())
 		n := lang.NodeKindCount()
 		pyGrammar.lang = lang
 		pyGrammar.kinds = make([]kind, 1<<16)
+		pyGrammar.named = make([]bool, 1<<16)
 		for id := uint32(0); id < n; id++ {
+			pyGrammar.named[id] = lang.NodeKindIsNamed(uint16(id))
 			name := lang.NodeKindForId(uint16(id))
 			if k, ok := kindNames[name]; ok && (lang.NodeKindIsNamed(uint16(id)) || name == "ERROR") {
 				pyGrammar.kinds[id] = k
@@ -279,7 +286,8 @@ type node struct {
 	nextSibling int32
 }
 
-// tree is a parsed module: its nodes in an arena (index 0 is the root).
+// tree is a parsed module: its nodes in an arena (index 0 is the root),
+// parents before children.
 type tree struct {
 	src      []byte
 	nodes    []node
@@ -295,102 +303,74 @@ type parseLimits struct {
 	deadline time.Time
 }
 
-// errParseCancelled reports a parse stopped by its deadline or context.
+// parseCancelled reports a parse stopped by its deadline or context.
 type parseCancelled struct{}
 
 func (parseCancelled) Error() string { return "parse cancelled: time limit reached" }
 
-// parse runs tree-sitter over src and copies the tree out. It returns
-// parseCancelled when the deadline or ctx stops it.
+func getParser() unsafe.Pointer {
+	select {
+	case p := <-parsers:
+		return p
+	default:
+	}
+	p := C.al_parser_new(python.Language())
+	if p == nil {
+		panic("tree-sitter: cannot load the Python grammar") // a build bug: ABI mismatch
+	}
+	return p
+}
+
+func putParser(p unsafe.Pointer) {
+	select {
+	case parsers <- p:
+	default:
+		C.al_parser_delete(p)
+	}
+}
+
+// parse runs tree-sitter over src and copies the tree out in one cgo call.
+// It returns parseCancelled when the deadline or ctx stops it.
 func parse(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
 	g := loadGrammar()
-	p := parsers.Get().(*sitter.Parser)
-	defer parsers.Put(p)
-	var stopped atomic.Bool
-	const chunk = 16 << 10
-	opts := &sitter.ParseOptions{ProgressCallback: func(sitter.ParseState) bool {
-		if ctx.Err() != nil || (!lim.deadline.IsZero() && time.Now().After(lim.deadline)) {
-			stopped.Store(true)
-			return true
-		}
-		return false
-	}}
-	ts := p.ParseWithOptions(func(i int, _ sitter.Point) []byte {
-		if i >= len(src) {
-			return nil
-		}
-		return src[i:min(i+chunk, len(src))]
-	}, nil, opts)
-	if ts == nil || stopped.Load() {
-		if ts != nil {
-			ts.Close()
-		}
-		p.Reset()
+	if ctx.Err() != nil {
 		return nil, parseCancelled{}
 	}
-	defer ts.Close()
-	root := ts.RootNode()
-	t := &tree{src: src, hasError: root.HasError()}
-	t.nodes = make([]node, 0, 256)
-	cur := root.Walk()
-	defer cur.Close()
-	// Iterative pre-order copy; stack holds the arena index of each open
-	// ancestor and the last child appended under it.
-	type open struct{ idx, last int32 }
-	stack := make([]open, 0, 64)
-	add := func() int32 {
-		n := cur.Node()
-		id := n.KindId()
-		sb, eb := n.StartByte(), n.EndByte()
-		k := g.kinds[id]
-		nd := node{
-			kind: k, start: uint32(sb), end: uint32(eb),
-			named: k == kError || g.lang.NodeKindIsNamed(id), parent: -1, firstChild: -1, nextSibling: -1,
-		}
-		if fid := cur.FieldId(); int(fid) < len(g.fields) {
-			nd.field = g.fields[fid]
-		}
-		if t.hasError {
-			nd.missing = n.IsMissing()
-		}
-		idx := int32(len(t.nodes))
-		if len(stack) > 0 {
-			top := &stack[len(stack)-1]
-			nd.parent = top.idx
-			if top.last < 0 {
-				t.nodes[top.idx].firstChild = idx
-			} else {
-				t.nodes[top.last].nextSibling = idx
-			}
-			top.last = idx
-		}
-		t.nodes = append(t.nodes, nd)
-		return idx
+	timeout := time.Until(lim.deadline)
+	if timeout <= 0 {
+		return nil, parseCancelled{}
 	}
-	add()
-	stack = append(stack, open{idx: 0, last: -1})
-	for {
-		if len(t.nodes) >= lim.maxNodes || len(stack) > lim.maxDepth {
-			t.truncated = true
-			break
+	p := getParser()
+	defer putParser(p)
+	buf := src
+	if len(buf) == 0 {
+		buf = []byte{0}
+	}
+	r := C.al_parse(p, (*C.char)(unsafe.Pointer(&buf[0])), C.uint32_t(len(src)), C.int64_t(timeout),
+		C.int32_t(lim.maxNodes), C.int32_t(lim.maxDepth))
+	runtime.KeepAlive(buf)
+	if r.cancelled != 0 {
+		return nil, parseCancelled{}
+	}
+	defer C.free(unsafe.Pointer(r.nodes))
+	cn := unsafe.Slice(r.nodes, int(r.count))
+	t := &tree{src: src, hasError: r.has_error != 0, truncated: r.truncated != 0, nodes: make([]node, len(cn))}
+	for i := range cn {
+		c := &cn[i]
+		k := g.kinds[c.symbol]
+		nd := node{kind: k, start: uint32(c.start), end: uint32(c.end), missing: c.missing != 0,
+			named: k == kError || g.named[c.symbol], parent: int32(c.parent),
+			firstChild: int32(c.first_child), nextSibling: int32(c.next_sibling)}
+		if int(c.field) < len(g.fields) {
+			nd.field = g.fields[c.field]
 		}
-		if cur.GotoFirstChild() {
-			idx := add()
-			stack = append(stack, open{idx: idx, last: -1})
-			continue
+		if nd.end > uint32(len(src)) {
+			nd.end = uint32(len(src))
 		}
-		for {
-			if cur.GotoNextSibling() {
-				stack = stack[:len(stack)-1]
-				idx := add()
-				stack = append(stack, open{idx: idx, last: -1})
-				break
-			}
-			if !cur.GotoParent() {
-				return t, nil
-			}
-			stack = stack[:len(stack)-1]
+		if nd.start > nd.end {
+			nd.start = nd.end
 		}
+		t.nodes[i] = nd
 	}
 	return t, nil
 }

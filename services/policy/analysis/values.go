@@ -58,7 +58,7 @@ func (w *walker) value(n int32) Value {
 			return w.value(c[0])
 		}
 	case kIdentifier:
-		return w.nameValue(w.ident(n))
+		return w.nameValue(w.lookup(n, w.ident(n)))
 	case kBinaryOperator:
 		op := t.child(n, fOperator)
 		l, r := w.value(t.child(n, fLeft)), w.value(t.child(n, fRight))
@@ -82,15 +82,16 @@ func (w *walker) value(n int32) Value {
 }
 
 // nameValue returns the value of a name bound exactly once in the file.
-func (w *walker) nameValue(name string) Value {
-	if v, ok := w.values[name]; ok {
+func (w *walker) nameValue(key symKey) Value {
+	name := key.name
+	if v, ok := w.values[key]; ok {
 		return v
 	}
-	sites := w.sites[name]
-	if len(sites) != 1 || (sites[0].node < 0 && sites[0].kind != siteParam) || w.valuing[name] {
+	sites := w.sites[key]
+	if len(sites) != 1 || (sites[0].node < 0 && sites[0].kind != siteParam) || w.valuing[key] {
 		return unknown
 	}
-	w.valuing[name] = true
+	w.valuing[key] = true
 	var v Value
 	switch sites[0].kind {
 	case siteAssign:
@@ -100,14 +101,15 @@ func (w *walker) nameValue(name string) Value {
 	case siteParam:
 		v = w.paramValue(name, sites[0])
 	}
-	delete(w.valuing, name)
-	w.values[name] = v
+	delete(w.valuing, key)
+	w.values[key] = v
 	return v
 }
 
 // attrValue returns the value of self.x when it is assigned exactly once.
-func (w *walker) attrValue(key string) Value {
-	sites := w.attrSites[key]
+func (w *walker) attrValue(attr string) Value {
+	sites := w.attrSites[attr]
+	key := symKey{-2, attr}
 	if len(sites) != 1 || sites[0].node < 0 || w.valuing[key] {
 		return unknown
 	}

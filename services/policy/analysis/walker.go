@@ -21,12 +21,14 @@ type walker struct {
 	steps    int
 	stopped  bool
 
-	sites      map[string][]site
+	sites      map[symKey][]site
+	scope      []int32
+	globals    map[symKey]bool
 	star       []string
-	resolved   map[string][]string
-	resolving  map[string]bool
-	values     map[string]Value
-	valuing    map[string]bool
+	resolved   map[symKey][]string
+	resolving  map[symKey]bool
+	values     map[symKey]Value
+	valuing    map[symKey]bool
 	valueDepth int
 	seenString map[int32]bool
 	funcs      map[string]*funcInfo
@@ -37,11 +39,12 @@ type walker struct {
 func newWalker(ctx context.Context, t *tree, li *lineIndex, f *Facts, deadline time.Time) *walker {
 	return &walker{
 		ctx: ctx, t: t, li: li, f: f, deadline: deadline,
-		sites:      map[string][]site{},
-		resolved:   map[string][]string{},
-		resolving:  map[string]bool{},
-		values:     map[string]Value{},
-		valuing:    map[string]bool{},
+		sites:      map[symKey][]site{},
+		globals:    map[symKey]bool{},
+		resolved:   map[symKey][]string{},
+		resolving:  map[symKey]bool{},
+		values:     map[symKey]Value{},
+		valuing:    map[symKey]bool{},
 		seenString: map[int32]bool{},
 		funcs:      map[string]*funcInfo{},
 		callSites:  map[string][]int32{},
@@ -56,6 +59,7 @@ func (w *walker) run() {
 	if w.t.hasError {
 		w.syntaxErrors()
 	}
+	w.computeScopes()
 	w.collectSymbols()
 	w.visit(0)
 }
