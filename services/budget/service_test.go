@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -646,4 +647,52 @@ func TestBackgroundSweeper(t *testing.T) {
 	b, err := svc.GetBudget(ctx, "t", tenantScope)
 	require.NoError(t, err)
 	require.Zero(t, b.Reserved)
+}
+
+// TestTwoReplicasNeverOverspend runs two services on one database, as two
+// replicas would, and fires reservations at one budget through both.
+func TestTwoReplicasNeverOverspend(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, migrations(), func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		clk := newClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+		replicas := []*Service{newService(t, db, clk), newService(t, db, clk)}
+		const limit, amount, n = 50_000, 1_000, 400
+		setBudget(t, replicas[0], "acme", tenantScope, PeriodMonthly, limit, "")
+		var wg sync.WaitGroup
+		var held, committed atomic.Int64
+		var failed atomic.Value
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				svc := replicas[i%2]
+				r, err := svc.Reserve(ctx, reserveReq("acme", fmt.Sprint("k", i), amount, tenantScope))
+				if errors.Is(err, ErrInsufficientFunds) {
+					return
+				}
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				held.Add(1)
+				// Settle through the other replica half of the time.
+				if _, err := replicas[(i/2)%2].Commit(ctx, "acme", r.ID, amount); err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				committed.Add(amount)
+			}()
+		}
+		wg.Wait()
+		require.Nil(t, failed.Load())
+		b, err := replicas[1].GetBudget(ctx, "acme", tenantScope)
+		require.NoError(t, err)
+		require.Equal(t, int64(limit), committed.Load(), "exactly the limit was spent: %d reservations", held.Load())
+		require.Equal(t, committed.Load(), b.Spent)
+		require.Zero(t, b.Reserved)
+		spent, _, err := replicas[0].LedgerTotals(ctx, "acme")
+		require.NoError(t, err)
+		require.Equal(t, committed.Load(), spent)
+	})
 }
