@@ -91,8 +91,9 @@ func TestGeneratorWithoutKey(t *testing.T) {
 	require.Equal(t, "no model API key: set XAI_API_KEY", status.Convert(err).Message())
 }
 
+// TestGeneratorBadSettings does not run in parallel: other services' specs
+// keep flag state in package variables that in-process dev servers share.
 func TestGeneratorBadSettings(t *testing.T) {
-	t.Parallel()
 	for flag, value := range map[string]string{
 		"--llm-base-url":    "not a url",
 		"--llm-model":       "unpriced-model",
