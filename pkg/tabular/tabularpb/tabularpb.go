@@ -3,9 +3,22 @@
 package tabularpb
 
 import (
+	"bytes"
+	"context"
+
 	generatorv1 "github.com/airlockhq/airlock/gen/go/airlock/generator/v1"
 	"github.com/airlockhq/airlock/pkg/tabular"
 )
+
+// ProfileBytes profiles a file held in memory and returns its wire form;
+// its signature fits a caller that keeps uploads as byte slices.
+func ProfileBytes(ctx context.Context, name string, content []byte, opts tabular.Options) (*generatorv1.DatasetProfile, error) {
+	ds, err := tabular.Profile(ctx, name, bytes.NewReader(content), int64(len(content)), opts)
+	if err != nil {
+		return nil, err
+	}
+	return ToProto(ds), nil
+}
 
 // ToProto returns the wire form of a dataset profile.
 func ToProto(ds *tabular.Dataset) *generatorv1.DatasetProfile {

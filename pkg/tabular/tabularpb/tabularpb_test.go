@@ -1,6 +1,7 @@
 package tabularpb
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,4 +34,17 @@ func TestToProto(t *testing.T) {
 	for ct := tabular.TypeEmpty; ct <= tabular.TypeText; ct++ {
 		require.NotEqual(t, generatorv1.ColumnType_COLUMN_TYPE_UNSPECIFIED, TypeToProto(ct), ct.String())
 	}
+}
+
+func TestProfileBytes(t *testing.T) {
+	t.Parallel()
+	p, err := ProfileBytes(context.Background(), "a.csv", []byte("x;y\n1;2.5\n"), tabular.Options{SampleRows: 1})
+	require.NoError(t, err)
+	require.Equal(t, "a.csv", p.GetName())
+	require.Equal(t, ";", p.GetDelimiter())
+	require.Equal(t, generatorv1.ColumnType_COLUMN_TYPE_DECIMAL, p.GetSheets()[0].GetColumns()[1].GetType())
+	require.Len(t, p.GetSheets()[0].GetSampleRows(), 1)
+
+	_, err = ProfileBytes(context.Background(), "bad.xlsx", []byte("not a zip"), tabular.Options{})
+	require.ErrorIs(t, err, tabular.ErrCorrupt)
 }
