@@ -177,7 +177,8 @@ func freeAddr(t *testing.T) string {
 // at cleanup.
 func startDev(t *testing.T, dataDir string, extra ...string) *devInstance {
 	t.Helper()
-	return startServer(t, "dev", dataDir, extra...)
+	// No warm sandboxes: these tests never wait for one, and 2 cores are shared.
+	return startServer(t, "dev", dataDir, append([]string{"--executor-pool-size", "0"}, extra...)...)
 }
 
 // startServer runs `airlock <command...>` (dev, or serve NAME) on a free
