@@ -72,6 +72,11 @@ func csvPass(ctx context.Context, name string, r io.ReaderAt, size, skip int64, 
 		src = dec.NewDecoder().Reader(src)
 		sniff, _ = io.ReadAll(io.LimitReader(dec.NewDecoder().Reader(bytes.NewReader(head)), headBytes))
 	}
+	if bytes.IndexByte(sniff, '\r') >= 0 && bytes.IndexByte(sniff, '\n') < 0 {
+		// Old Mac line endings: a lone CR ends each line.
+		src = crToLF{src}
+		sniff = bytes.ReplaceAll(sniff, []byte{'\r'}, []byte{'\n'})
+	}
 	delim := sniffDelimiter(sniff, int64(len(head)) == size)
 	tok := newCSVTokenizer(src, delim, opts.MaxColumns+1, opts.MaxCellBytes)
 	b := newTableBuilder("", opts)
@@ -103,6 +108,19 @@ func csvPass(ctx context.Context, name string, r io.ReaderAt, size, skip int64, 
 		Name: name, Format: FormatCSV, SizeBytes: size, Encoding: enc,
 		Delimiter: string(delim), Sheets: []Sheet{sheet},
 	}, nil
+}
+
+// crToLF turns every CR into LF.
+type crToLF struct{ r io.Reader }
+
+func (c crToLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i := range p[:n] {
+		if p[i] == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
 
 // validUTF8Prefix reports whether head is UTF-8, allowing a rune cut at its

@@ -173,6 +173,20 @@ func TestProfileCSVLimits(t *testing.T) {
 	})
 }
 
+func TestProfileCSVLineEndings(t *testing.T) {
+	t.Parallel()
+	for name, data := range map[string]string{
+		"lf": "a,b\n1,x\n2,y\n", "crlf": "a,b\r\n1,x\r\n2,y\r\n", "cr": "a,b\r1,x\r2,y\r", "no final newline": "a,b\n1,x\n2,y",
+	} {
+		ds, err := profileBytes(t, "le.csv", []byte(data), Options{SampleRows: 2})
+		require.NoError(t, err, name)
+		s := ds.Sheets[0]
+		require.EqualValues(t, 2, s.RowCount, name)
+		require.Equal(t, [][]string{{"1", "x"}, {"2", "y"}}, s.Samples, name)
+		require.Equal(t, TypeInteger, s.Columns[0].Type, name)
+	}
+}
+
 func TestProfileCSVBadInput(t *testing.T) {
 	t.Parallel()
 	for name, c := range map[string]struct {
