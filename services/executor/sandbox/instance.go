@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,6 +35,7 @@ type instance struct {
 	dir      string
 	inDir    string
 	outDir   string
+	codeDir  string
 	mounted  bool
 	cg       *runCgroup
 	cmd      *exec.Cmd
@@ -64,7 +65,8 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 	inst.dir = filepath.Join(r.dir, inst.id)
 	inst.inDir = filepath.Join(inst.dir, "in")
 	inst.outDir = filepath.Join(inst.dir, "out")
-	for _, d := range []string{inst.dir, inst.inDir, inst.outDir} {
+	inst.codeDir = filepath.Join(inst.dir, "code")
+	for _, d := range []string{inst.dir, inst.inDir, inst.outDir, inst.codeDir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -164,7 +166,7 @@ func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
 			"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "MPLCONFIGDIR=/tmp"},
 		StatusFD: 4,
 		Landlock: !r.cfg.NoLandlock,
-		ROPaths:  []string{"/usr", "/etc", "/airlock", "/data/in", "/proc", "/dev"},
+		ROPaths:  []string{"/usr", "/etc", "/airlock", "/data/in", "/data/code", "/proc", "/dev"},
 		RWPaths:  []string{"/data/out", "/tmp"},
 	}
 	icj, _ := json.Marshal(ic)
@@ -184,6 +186,7 @@ func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
 		"--size", strconv.FormatInt(r.cfg.TmpBytes, 10), "--tmpfs", "/tmp",
 		"--dir", "/data",
 		"--ro-bind", inst.inDir, "/data/in",
+		"--ro-bind", inst.codeDir, "/data/code",
 		"--bind", inst.outDir, "/data/out",
 		"--ro-bind", r.bootstrap, "/airlock/bootstrap.py",
 		"--ro-bind", r.helper, "/airlock/init",
@@ -235,29 +238,31 @@ func (inst *instance) release(spec Spec) error {
 			}
 		}
 	}
-	limits := map[string]int64{
-		"cpu_seconds": int64((lim.CPUTime + time.Second - 1) / time.Second),
-		"nofile":      int64(lim.MaxOpenFiles),
-		"fsize":       lim.MaxOutputBytes,
+	if err := os.WriteFile(filepath.Join(inst.codeDir, "main.py"), []byte(spec.Code), 0o444); err != nil {
+		return fmt.Errorf("writing the code: %w", err)
 	}
+	as := int64(0)
 	if inst.cg == nil {
-		limits["as"] = lim.MemoryBytes
+		as = lim.MemoryBytes // the rlimit fallback
 	}
-	hdr, err := json.Marshal(map[string]any{
-		"code_len": len(spec.Code), "allowed_imports": spec.AllowedImports, "guard": !spec.NoGuard, "limits": limits,
-	})
+	guard := 1
+	if spec.NoGuard {
+		guard = 0
+	}
+	for _, m := range spec.AllowedImports {
+		if !isModuleName(m) {
+			return fmt.Errorf("allowed import %q is not a module name", m)
+		}
+	}
+	hdr := fmt.Sprintf("guard=%d cpu=%d nofile=%d fsize=%d as=%d imports=%s\n", guard,
+		int64((lim.CPUTime+time.Second-1)/time.Second), lim.MaxOpenFiles, lim.MaxOutputBytes, as,
+		strings.Join(spec.AllowedImports, ","))
+	// One short line: it fits the pipe buffer, so this never blocks.
+	_, err := inst.stdin.WriteString(hdr)
+	inst.stdin.Close()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: the sandbox is gone: %v", errNotReleased, err)
 	}
-	msg := append(append(hdr, '\n'), spec.Code...)
-	go func() {
-		// The bootstrap reads the code while we write it; a sandbox that
-		// dies first just closes the pipe.
-		w := bufio.NewWriterSize(inst.stdin, 64<<10)
-		_, _ = w.Write(msg)
-		_ = w.Flush()
-		inst.stdin.Close()
-	}()
 	return nil
 }
 
@@ -350,4 +355,17 @@ func procHasUID(pid, uid int) bool {
 		return false
 	}
 	return int(st.Uid) == uid
+}
+
+// isModuleName reports whether m is a plain top-level module name.
+func isModuleName(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i, c := range m {
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -22,7 +22,8 @@ func TestExitedWithCode(t *testing.T) {
 	require.Equal(t, Exited, res.Reason)
 	require.Equal(t, 1, res.ExitCode)
 	require.Contains(t, string(res.Stderr), "ZeroDivisionError")
-	require.Contains(t, string(res.Stderr), `File "/data/main.py", line 1`)
+	require.Contains(t, string(res.Stderr), `File "/data/code/main.py", line 1`)
+	require.Contains(t, string(res.Stderr), "x = 1 / 0", "tracebacks show the source line")
 }
 
 func TestTimeoutKillsTheWholeTree(t *testing.T) {
