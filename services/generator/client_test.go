@@ -3,9 +3,11 @@ package generator_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +334,47 @@ func TestConfigValidate(t *testing.T) {
 	}
 	_, err := generator.New(generator.Config{}, nil)
 	require.ErrorContains(t, err, "--llm-base-url")
+}
+
+// TestKeyNeverLogged runs a rejected and an accepted call with every log
+// level on and looks for the key in what was logged.
+func TestKeyNeverLogged(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	fm := newFakeModel(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 0 {
+			apiError(w, http.StatusUnauthorized, "bad key")
+			return
+		}
+		completion(w, goodAnswer, 1, 0, 1)
+	})
+	cfg := generator.Config{BaseURL: fm.srv.URL + "/v1", APIKey: testKey, Model: generator.DefaultModel,
+		Timeout: time.Second, MaxOutputTokens: 10}
+	g, err := generator.New(cfg, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = g.Close() })
+	_, err = g.Generate(context.Background(), simpleRequest())
+	require.ErrorIs(t, err, generator.ErrCredentialsRejected)
+	_, err = g.Generate(context.Background(), simpleRequest())
+	require.NoError(t, err)
+	require.NotEmpty(t, buf.String())
+	require.NotContains(t, buf.String(), testKey)
+	require.Equal(t, "***", fmt.Sprint(cfg.APIKey))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
