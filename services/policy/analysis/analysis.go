@@ -188,6 +188,9 @@ type Facts struct {
 	Strings    []StringLit
 	URLs       []URL
 	Loops      []Loop
+	// Suspicious lists process, frame and import attribute names used on
+	// values of unknown origin.
+	Suspicious []Attr
 	// Confusables lists identifiers written with look-alike characters.
 	Confusables []Identifier
 }

@@ -88,31 +88,32 @@ type Rule struct {
 
 // Built-in rule ids.
 const (
-	RuleSyntax        = "syntax.error"
-	RuleIncomplete    = "analysis.incomplete"
-	RuleImport        = "import.not_allowed"
-	RuleDynamicImport = "import.dynamic"
-	RuleDynamicCode   = "code.dynamic"
-	RuleIntrospection = "code.introspection"
-	RuleCodeObjects   = "code.objects"
-	RuleReflective    = "attr.reflective"
-	RuleEscapeAttr    = "attr.escape"
-	RuleDunderAttr    = "attr.dunder"
-	RuleEscapeString  = "string.escape"
-	RuleFormatAttr    = "string.format_attr"
-	RuleConfusable    = "name.confusable"
-	RuleSystem        = "call.system"
-	RuleDeserialize   = "call.deserialize"
-	RulePandasEval    = "call.pandas_eval"
-	RuleDeniedCall    = "call.denied"
-	RuleReviewCall    = "call.review"
-	RuleNetwork       = "io.network"
-	RuleWriteOutside  = "io.write_outside"
-	RuleWriteUnknown  = "io.write_unknown"
-	RuleReadOutside   = "io.read_outside"
-	RuleDelete        = "io.delete"
-	RuleInputModified = "io.input_modified"
-	RuleUnboundedLoop = "loop.unbounded"
+	RuleSyntax         = "syntax.error"
+	RuleIncomplete     = "analysis.incomplete"
+	RuleImport         = "import.not_allowed"
+	RuleDynamicImport  = "import.dynamic"
+	RuleDynamicCode    = "code.dynamic"
+	RuleIntrospection  = "code.introspection"
+	RuleCodeObjects    = "code.objects"
+	RuleReflective     = "attr.reflective"
+	RuleEscapeAttr     = "attr.escape"
+	RuleDunderAttr     = "attr.dunder"
+	RuleSuspiciousAttr = "attr.suspicious"
+	RuleEscapeString   = "string.escape"
+	RuleFormatAttr     = "string.format_attr"
+	RuleConfusable     = "name.confusable"
+	RuleSystem         = "call.system"
+	RuleDeserialize    = "call.deserialize"
+	RulePandasEval     = "call.pandas_eval"
+	RuleDeniedCall     = "call.denied"
+	RuleReviewCall     = "call.review"
+	RuleNetwork        = "io.network"
+	RuleWriteOutside   = "io.write_outside"
+	RuleWriteUnknown   = "io.write_unknown"
+	RuleReadOutside    = "io.read_outside"
+	RuleDelete         = "io.delete"
+	RuleInputModified  = "io.input_modified"
+	RuleUnboundedLoop  = "loop.unbounded"
 )
 
 // Rules lists every built-in rule with its default severity and action.
@@ -127,6 +128,7 @@ var Rules = []Rule{
 	{RuleReflective, High, Deny, "getattr/setattr/delattr with a computed name, or passed around as values"},
 	{RuleEscapeAttr, Critical, Deny, "dunder and frame attributes used to escape a sandbox (__subclasses__, __globals__, f_globals...)"},
 	{RuleDunderAttr, Medium, Review, "other dunder attributes"},
+	{RuleSuspiciousAttr, Medium, Review, "process, frame or import functions (.system, .popen, ._getframe...) on a value of unknown origin"},
 	{RuleEscapeString, High, Deny, "a string that spells a sandbox-escape name"},
 	{RuleFormatAttr, High, Deny, "a format string that reaches attributes or items of its arguments"},
 	{RuleConfusable, Medium, Review, "an identifier written with look-alike Unicode characters"},
@@ -251,6 +253,10 @@ func (c *checker) run(f *Facts) {
 			c.add(RuleDunderAttr, a.Span, fmt.Sprintf("The dunder attribute %s is unusual in data code.", a.Name),
 				"Avoid dunder attributes; use ordinary functions and methods.")
 		}
+	}
+	for _, a := range f.Suspicious {
+		c.add(RuleSuspiciousAttr, a.Span, fmt.Sprintf("%s is called on a value whose origin cannot be traced; it may be a process or interpreter function.", a.Name),
+			"Call functions through their module directly; do not hide modules in containers or variables.")
 	}
 	for _, s := range f.Strings {
 		c.stringRules(s)

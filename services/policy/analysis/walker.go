@@ -268,10 +268,27 @@ func (w *walker) attribute(n int32) {
 		w.f.Attrs = append(w.f.Attrs, Attr{Span: w.span(n), Name: name})
 	}
 	nd := &t.nodes[n]
+	if suspiciousAttrs[name] && len(w.resolve(t.child(n, fObject))) == 0 {
+		// os.system reached through a value the analysis cannot trace
+		// ([os][0].system, d["m"].popen).
+		w.f.Suspicious = append(w.f.Suspicious, Attr{Span: w.span(n), Name: name})
+	}
 	if nd.parent >= 0 && t.nodes[nd.parent].kind == kAttribute && nd.field == fObject {
 		return // not the whole chain
 	}
 	w.refs(n, name)
+}
+
+// suspiciousAttrs are attribute names of process, frame and import
+// functions; on a value of unknown origin they ask for review.
+var suspiciousAttrs = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`system popen fork forkpty execl execle execlp execlpe execv execve execvp
+		execvpe spawnl spawnle spawnlp spawnlpe spawnv spawnve spawnvp spawnvpe posix_spawn posix_spawnp killpg
+		_getframe load_module exec_module import_module __import__ check_output check_call Popen`) {
+		suspiciousAttrs[n] = true
+	}
 }
 
 func (w *walker) str(n int32) {
@@ -405,6 +422,14 @@ func (w *walker) call(n int32) {
 	}
 	fn := t.child(n, fFunction)
 	c.Receiver = t.kindOf(fn) == kAttribute
+	if c.Receiver && (method == "format" || method == "format_map") {
+		// A template held in a name: "{0.__class__}" then tpl.format(x).
+		if recv := t.child(fn, fObject); t.kindOf(recv) != kString && t.kindOf(recv) != kConcatenatedString {
+			if v := w.value(recv); v.Exact {
+				w.f.Strings = append(w.f.Strings, StringLit{Span: w.span(recv), Value: v.Text, FormatReceiver: true})
+			}
+		}
+	}
 	if c.Receiver && pathMethods[method] {
 		c.ReceiverPath = w.value(t.child(fn, fObject))
 	}

@@ -1,0 +1,3 @@
+import os
+mods = [os, os.path]
+mods[0].system("id")
