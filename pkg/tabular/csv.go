@@ -224,7 +224,7 @@ func sniffDelimiter(head []byte, whole bool) byte {
 	var lines [][4]int
 	var cur [4]int
 	inQuote, blank := false, true
-	for i, c := range head {
+	for _, c := range head {
 		switch {
 		case c == '"':
 			inQuote = !inQuote
@@ -245,7 +245,6 @@ func sniffDelimiter(head []byte, whole bool) byte {
 		if len(lines) == maxLines {
 			break
 		}
-		_ = i
 	}
 	if !blank && (whole || len(lines) == 0) {
 		lines = append(lines, cur)
