@@ -72,10 +72,12 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 // Covered: KeyService ListKeys, RevokeKey; OrchestratorService GetRun,
 // ListRuns (all and by requester; also a plain user of the same tenant
 // against another user's run), WatchRun, CancelRun, DownloadFile,
-// SubmitRun with a foreign input file; ApprovalService GetApproval,
+// SubmitRun with a foreign input file or another tenant's idempotency key;
+// ApprovalService GetApproval,
 // ListApprovals (all, by run id, by requester), WatchApprovals (by id and
 // tenant-wide), Approve, Reject, CheckApproval, VerifyTrail; BudgetService
-// GetBudget, GetUsage, Commit, Release, WatchEvents (tenant-wide);
+// GetBudget, GetUsage, Commit, Release, WatchEvents (tenant-wide), Reserve
+// with another tenant's idempotency key;
 // PolicyService GetPolicy, ListPolicies, Check (with a tenant's own policy).
 //
 // Not parallel: two in-process dev servers race on package-level flag state.
@@ -155,10 +157,16 @@ func crossTenantOrchestrator(ctx context.Context, t *testing.T, c tenantClients)
 
 	submitted, err := oa.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
 		Source:       &orchestratorv1.SubmitRunRequest_Code{Code: "print(open('/data/in/sales.csv').read())"},
-		InputFileIds: []string{fileID}})
+		InputFileIds: []string{fileID}, IdempotencyKey: "shared-key"})
 	require.NoError(t, err)
 	runID := submitted.GetRun().GetId()
 	require.NotEmpty(t, runID)
+	// The same idempotency key from another tenant is another run, not tenant A's.
+	again, err := ob.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
+		Source: &orchestratorv1.SubmitRunRequest_Code{Code: "print(2)"}, IdempotencyKey: "shared-key"})
+	require.NoError(t, err)
+	require.NotEqual(t, runID, again.GetRun().GetId())
+	require.Equal(t, "tenant-b", again.GetRun().GetTenant())
 
 	// Another tenant cannot run code on tenant A's file.
 	submitB := func(id string) error {
@@ -196,7 +204,10 @@ func crossTenantOrchestrator(ctx context.Context, t *testing.T, c tenantClients)
 	for _, req := range []*orchestratorv1.ListRunsRequest{{}, {Requester: "alice"}, {Requester: got.GetRun().GetRequester()}} {
 		listB, err := ob.ListRuns(ctx, req)
 		require.NoError(t, err)
-		require.Empty(t, listB.GetRuns(), "ListRuns(%v) as tenant B", req)
+		require.NotContains(t, runIDs(listB.GetRuns()), runID, "ListRuns(%v) as tenant B", req)
+		for _, r := range listB.GetRuns() {
+			require.Equal(t, "tenant-b", r.GetTenant())
+		}
 	}
 	// Within tenant A, a plain user sees only their own runs.
 	od := orchestratorv1.NewOrchestratorServiceClient(c.aUser)
@@ -334,6 +345,15 @@ func crossTenantBudget(ctx context.Context, t *testing.T, c tenantClients) {
 		AmountMicros: 700_000, Kind: budgetv1.CostKind_COST_KIND_COMPUTE, RunId: "run_a_budget", IdempotencyKey: "a-1"})
 	require.NoError(t, err)
 	resID := held.GetReservation().GetId()
+	// The same idempotency key from another tenant holds tenant B's money, not tenant A's.
+	_, err = bb.SetBudget(ctx, &budgetv1.SetBudgetRequest{Scope: tenantScope, Period: budgetv1.Period_PERIOD_LIFETIME, LimitMicros: 1000})
+	require.NoError(t, err)
+	heldB, err := bb.Reserve(ctx, &budgetv1.ReserveRequest{Scopes: []*budgetv1.Scope{tenantScope},
+		AmountMicros: 5, Kind: budgetv1.CostKind_COST_KIND_COMPUTE, RunId: "run_b_same_key", IdempotencyKey: "a-1"})
+	require.NoError(t, err)
+	require.NotEqual(t, resID, heldB.GetReservation().GetId())
+	_, err = bb.Release(ctx, &budgetv1.ReleaseRequest{ReservationId: heldB.GetReservation().GetId(), IdempotencyKey: "b-rel"})
+	require.NoError(t, err)
 	_, err = ba.Reserve(ctx, &budgetv1.ReserveRequest{Scopes: []*budgetv1.Scope{tenantScope},
 		AmountMicros: 700_000, Kind: budgetv1.CostKind_COST_KIND_COMPUTE, RunId: "run_a_budget_2", IdempotencyKey: "a-2"})
 	requireCode(t, codes.ResourceExhausted, err, "tenant A hits its hard stop: an event of tenant A's")
