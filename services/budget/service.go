@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxAmount bounds every amount and limit (about 1.1 billion USD), so sums
@@ -181,6 +183,23 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
+// checkText refuses what a database cannot store or a log should not show:
+// invalid UTF-8, NUL and other control characters, and overlong values.
+func checkText(field, v string) error {
+	if len(v) > 256 {
+		return invalid(field, "is longer than 256 bytes")
+	}
+	if !utf8.ValidString(v) {
+		return invalid(field, "is not valid UTF-8")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return invalid(field, "contains control character %U", r)
+		}
+	}
+	return nil
+}
+
 func validateScope(field string, sc Scope) error {
 	switch sc.Kind {
 	case ScopeTenant:
@@ -191,8 +210,8 @@ func validateScope(field string, sc Scope) error {
 		if sc.Subject == "" {
 			return invalid(field+".subject", "is required for a USER scope")
 		}
-		if len(sc.Subject) > 256 {
-			return invalid(field+".subject", "is longer than 256 bytes")
+		if err := checkText(field+".subject", sc.Subject); err != nil {
+			return err
 		}
 	default:
 		return invalid(field+".kind", "unknown scope kind %d; want SCOPE_KIND_TENANT or SCOPE_KIND_USER", sc.Kind)
@@ -394,17 +413,17 @@ func (s *Service) validateReserve(req *ReserveRequest) error {
 	if req.IdempotencyKey == "" {
 		return invalid("idempotency_key", "is required, so a retry never holds money twice")
 	}
-	if len(req.IdempotencyKey) > 256 {
-		return invalid("idempotency_key", "is longer than 256 bytes")
+	if err := checkText("idempotency_key", req.IdempotencyKey); err != nil {
+		return err
 	}
 	if req.Kind != CostLLM && req.Kind != CostCompute {
 		return invalid("kind", "must be COST_KIND_LLM or COST_KIND_COMPUTE, got %d", req.Kind)
 	}
-	if len(req.Model) > 256 {
-		return invalid("model", "is longer than 256 bytes")
+	if err := checkText("model", req.Model); err != nil {
+		return err
 	}
-	if len(req.RunID) > 256 {
-		return invalid("run_id", "is longer than 256 bytes")
+	if err := checkText("run_id", req.RunID); err != nil {
+		return err
 	}
 	return nil
 }
@@ -446,8 +465,8 @@ func (s *Service) Commit(ctx context.Context, tenant, id string, actual int64) (
 	if err := checkTenant(tenant); err != nil {
 		return Reservation{}, err
 	}
-	if id == "" {
-		return Reservation{}, invalid("reservation_id", "is required")
+	if err := checkID(id); err != nil {
+		return Reservation{}, err
 	}
 	if actual < 0 {
 		return Reservation{}, invalid("actual_micros", "must not be negative, got %d", actual)
@@ -464,10 +483,17 @@ func (s *Service) Release(ctx context.Context, tenant, id string) (Reservation, 
 	if err := checkTenant(tenant); err != nil {
 		return Reservation{}, err
 	}
-	if id == "" {
-		return Reservation{}, invalid("reservation_id", "is required")
+	if err := checkID(id); err != nil {
+		return Reservation{}, err
 	}
 	return s.submit(ctx, &op{kind: opRelease, tenant: tenant, id: id})
+}
+
+func checkID(id string) error {
+	if id == "" {
+		return invalid("reservation_id", "is required")
+	}
+	return checkText("reservation_id", id)
 }
 
 // Reservation reads one reservation of tenant.

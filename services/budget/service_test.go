@@ -473,6 +473,11 @@ func testBadInputLeavesState(t *testing.T, db *database.DB, clk *clock) {
 		{"ttl", func(r *ReserveRequest) { r.TTL = 1000 * time.Hour }},
 		{"idempotency_key", func(r *ReserveRequest) { r.IdempotencyKey = "" }},
 		{"kind", func(r *ReserveRequest) { r.Kind = 9 }},
+		{"idempotency_key", func(r *ReserveRequest) { r.IdempotencyKey = "a\x00b" }},
+		{"idempotency_key", func(r *ReserveRequest) { r.IdempotencyKey = strings.Repeat("k", 257) }},
+		{"scopes[0].subject", func(r *ReserveRequest) { r.Scopes = []Scope{{Kind: ScopeUser, Subject: "bob\x00"}} }},
+		{"model", func(r *ReserveRequest) { r.Model = "\xff" }},
+		{"run_id", func(r *ReserveRequest) { r.RunID = "run\n1" }},
 	}
 	for _, tc := range cases {
 		req := good
@@ -505,6 +510,12 @@ func testBadInputLeavesState(t *testing.T, db *database.DB, clk *clock) {
 	}
 	_, err := svc.Commit(ctx, tenant, "res_x", -1)
 	var inv *InvalidError
+	require.ErrorAs(t, err, &inv)
+	require.Equal(t, "actual_micros", inv.Field)
+	_, err = svc.Release(ctx, tenant, "res\x00")
+	require.ErrorAs(t, err, &inv)
+	require.Equal(t, "reservation_id", inv.Field)
+	_, err = svc.Commit(ctx, tenant, "res_x", -1)
 	require.ErrorAs(t, err, &inv)
 	require.Equal(t, "actual_micros", inv.Field)
 
