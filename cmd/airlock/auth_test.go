@@ -22,6 +22,7 @@ import (
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/auth/keystore"
+	"github.com/airlockhq/airlock/pkg/database/dbtest"
 	"github.com/airlockhq/airlock/policies"
 )
 
@@ -63,7 +64,8 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 		"%s: a foreign id must read exactly like a missing one", rpc)
 }
 
-// TestCrossTenantIsolation starts the real server with every service and,
+// TestCrossTenantIsolation starts the real server with every service, on
+// SQLite and on Postgres, and,
 // for each list and get RPC that is implemented, creates objects as tenant A
 // and checks that tenant B gets NotFound or an empty list, exactly as for a
 // missing object. Each subtest also reads the object back as tenant A, so a
@@ -82,7 +84,19 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 //
 // Not parallel: two in-process dev servers race on package-level flag state.
 func TestCrossTenantIsolation(t *testing.T) {
-	d := startDev(t, t.TempDir(), "--policy-dir", tenantPolicies(t))
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			args := []string{"--policy-dir", tenantPolicies(t)}
+			if dialect == "postgres" {
+				args = append(args, "--database-url", dbtest.NewPostgresURL(t))
+			}
+			crossTenant(t, startDev(t, t.TempDir(), args...))
+		})
+	}
+}
+
+// crossTenant runs every service's isolation checks against d.
+func crossTenant(t *testing.T, d *devInstance) {
 	st := d.store(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -158,7 +158,9 @@ func TestKeysCLI(t *testing.T) {
 type devInstance struct {
 	addr    string
 	dataDir string
-	stop    func()
+	// dbURL is the database it uses: --database-url, else SQLite in dataDir.
+	dbURL string
+	stop  func()
 }
 
 // freeAddr returns a loopback address nobody listens on right now. dev
@@ -235,7 +237,13 @@ func startServer(t *testing.T, command string, dataDir string, extra ...string) 
 	case <-time.After(60 * time.Second):
 		t.Fatalf("airlock %s did not start within 60s", command)
 	}
-	return &devInstance{addr: addr, dataDir: dataDir, stop: stop}
+	dbURL := "sqlite:" + filepath.Join(dataDir, "airlock.db")
+	for i, arg := range extra {
+		if arg == "--database-url" && i+1 < len(extra) {
+			dbURL = extra[i+1]
+		}
+	}
+	return &devInstance{addr: addr, dataDir: dataDir, dbURL: dbURL, stop: stop}
 }
 
 // adminToken reads the admin key dev saved.
@@ -246,10 +254,10 @@ func (d *devInstance) adminToken(t *testing.T) string {
 	return strings.TrimSpace(string(b))
 }
 
-// store opens dev's SQLite database directly, as `airlock keys --database-url` does.
+// store opens the server's database directly, as `airlock keys --database-url` does.
 func (d *devInstance) store(t *testing.T) *keystore.Store {
 	t.Helper()
-	return keystore.New(dbtest.Open(t, "sqlite:"+filepath.Join(d.dataDir, "airlock.db"), keystore.Migrations))
+	return keystore.New(dbtest.Open(t, d.dbURL, keystore.Migrations))
 }
 
 // dial connects to dev with token (none when empty) over creds (plaintext when nil).
