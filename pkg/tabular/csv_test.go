@@ -12,6 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// col is a Column without comma decimals.
+func col(name string, t ColumnType, empty int64) Column {
+	return Column{Name: name, Type: t, EmptyCount: empty}
+}
+
 // profileBytes profiles data as a file of the given name.
 func profileBytes(t *testing.T, name string, data []byte, opts Options) (*Dataset, error) {
 	t.Helper()
@@ -34,8 +39,8 @@ func TestProfileCSVTypesAndCounts(t *testing.T) {
 	s := ds.Sheets[0]
 	require.EqualValues(t, 3, s.RowCount)
 	want := []Column{
-		{"id", TypeInteger, 0}, {"name", TypeText, 0}, {"amount", TypeDecimal, 0},
-		{"paid", TypeBoolean, 0}, {"joined", TypeDate, 0}, {"note", TypeText, 2}, {"blank", TypeEmpty, 3},
+		col("id", TypeInteger, 0), col("name", TypeText, 0), col("amount", TypeDecimal, 0),
+		col("paid", TypeBoolean, 0), col("joined", TypeDate, 0), col("note", TypeText, 2), col("blank", TypeEmpty, 3),
 	}
 	require.Equal(t, want, s.Columns)
 	require.Equal(t, [][]string{
@@ -168,7 +173,7 @@ func TestProfileCSVLimits(t *testing.T) {
 		require.NoError(t, err)
 		s := ds.Sheets[0]
 		require.Equal(t, "Unnamed: 2", s.Columns[2].Name)
-		require.Equal(t, []Column{{"a", TypeInteger, 0}, {"b", TypeInteger, 1}, {"Unnamed: 2", TypeInteger, 1}}, s.Columns)
+		require.Equal(t, []Column{col("a", TypeInteger, 0), col("b", TypeInteger, 1), col("Unnamed: 2", TypeInteger, 1)}, s.Columns)
 		require.Equal(t, [][]string{{"1", "", ""}, {"2", "3", "4"}}, s.Samples)
 	})
 }
@@ -184,6 +189,26 @@ func TestProfileCSVLineEndings(t *testing.T) {
 		require.EqualValues(t, 2, s.RowCount, name)
 		require.Equal(t, [][]string{{"1", "x"}, {"2", "y"}}, s.Samples, name)
 		require.Equal(t, TypeInteger, s.Columns[0].Type, name)
+	}
+}
+
+func TestProfileCSVDecimalComma(t *testing.T) {
+	t.Parallel()
+	data := "item;price;qty;code\nTea;3,50;2;1,2\nCake;1.234,75;1;x\nJam;2;;3\n"
+	ds, err := profileBytes(t, "shop.csv", []byte(data), Options{})
+	require.NoError(t, err)
+	s := ds.Sheets[0]
+	require.Equal(t, Column{Name: "price", Type: TypeDecimal, DecimalComma: true}, s.Columns[1])
+	require.Equal(t, col("qty", TypeInteger, 1), s.Columns[2])
+	require.Equal(t, col("code", TypeText, 0), s.Columns[3])
+
+	// With a comma delimiter a quoted "3,50" is text: pandas would not read it as a number.
+	ds, err = profileBytes(t, "shop.csv", []byte("item,price\nTea,\"3,50\"\n"), Options{})
+	require.NoError(t, err)
+	require.Equal(t, col("price", TypeText, 0), ds.Sheets[0].Columns[1])
+
+	for v, want := range map[string]bool{"3,5": true, "-0,25": true, "1.234.567,89": true, "12.34,5": false, "3,": false, ",5": false, "1,2,3": false, "3,5e2": false} {
+		require.Equal(t, want, isCommaDecimal(v), v)
 	}
 }
 
@@ -237,7 +262,7 @@ func TestClassify(t *testing.T) {
 		"1,5": TypeText, "abc": TypeText, "1e": TypeText, "inf": TypeText, "NaNs": TypeText, "2024-13-45": TypeText,
 		"$12": TypeText, "12 apples": TypeText, "-": TypeText, ".": TypeText,
 	} {
-		c := colStats{mask: canAll}
+		c := colStats{mask: canAll &^ canDecimalComma} // as in a comma-delimited file
 		observe(&c, v, false)
 		require.Equal(t, want, c.columnType(), "value %q", v)
 	}

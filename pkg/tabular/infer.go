@@ -13,7 +13,8 @@ const (
 	canDecimal
 	canDate
 	canBoolean
-	canAll = canInteger | canDecimal | canDate | canBoolean
+	canDecimalComma // a decimal written with a comma, as in "3,50" or "1.234,50"
+	canAll          = canInteger | canDecimal | canDate | canBoolean | canDecimalComma
 )
 
 // colStats accumulates one column's values.
@@ -23,13 +24,18 @@ type colStats struct {
 	empty    int64
 }
 
+// decimalComma reports a decimal column written with comma decimals.
+func (c *colStats) decimalComma() bool {
+	return c.nonEmpty > 0 && c.mask&(canInteger|canDecimal) == 0 && c.mask&canDecimalComma != 0
+}
+
 func (c *colStats) columnType() ColumnType {
 	switch {
 	case c.nonEmpty == 0:
 		return TypeEmpty
 	case c.mask&canInteger != 0:
 		return TypeInteger
-	case c.mask&canDecimal != 0:
+	case c.mask&(canDecimal|canDecimalComma) != 0:
 		return TypeDecimal
 	case c.mask&canDate != 0:
 		return TypeDate
@@ -84,12 +90,16 @@ func isMissing[T ~string | ~[]byte](v T) bool {
 // classify returns which of the types in want v could be.
 func classify[T ~string | ~[]byte](v T, want uint8) uint8 {
 	var got uint8
-	if want&(canInteger|canDecimal) != 0 {
+	if want&(canInteger|canDecimal|canDecimalComma) != 0 {
 		switch numberKind(v) {
 		case 1:
-			got |= canInteger | canDecimal
+			got |= canInteger | canDecimal | canDecimalComma
 		case 2:
 			got |= canDecimal
+		default:
+			if want&canDecimalComma != 0 && isCommaDecimal(v) {
+				got |= canDecimalComma
+			}
 		}
 	}
 	if want&canBoolean != 0 && isBoolean(v) {
@@ -136,6 +146,54 @@ func numberKind[T ~string | ~[]byte](v T) int {
 	default:
 		return 1
 	}
+}
+
+// isCommaDecimal accepts "3,5", "-0,25" and "1.234.567,89": a comma as the
+// decimal mark, points (in groups of three) as thousands separators.
+func isCommaDecimal[T ~string | ~[]byte](v T) bool {
+	i := 0
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		i++
+	}
+	comma := -1
+	for j := i; j < len(v); j++ {
+		if v[j] == ',' {
+			if comma >= 0 {
+				return false
+			}
+			comma = j
+		} else if !isDigit(v[j]) && v[j] != '.' {
+			return false
+		}
+	}
+	if comma <= i || comma == len(v)-1 {
+		return false
+	}
+	for j := comma + 1; j < len(v); j++ {
+		if !isDigit(v[j]) {
+			return false
+		}
+	}
+	whole := v[i:comma]
+	if !strings.Contains(string(whole), ".") {
+		for j := 0; j < len(whole); j++ {
+			if !isDigit(whole[j]) {
+				return false
+			}
+		}
+		return true
+	}
+	// Thousands groups: 1-3 digits, then groups of exactly three.
+	groups := strings.Split(string(whole), ".")
+	if len(groups[0]) == 0 || len(groups[0]) > 3 {
+		return false
+	}
+	for _, g := range groups[1:] {
+		if len(g) != 3 {
+			return false
+		}
+	}
+	return true
 }
 
 func isBoolean[T ~string | ~[]byte](v T) bool {
@@ -215,12 +273,15 @@ func isDate(v string) bool {
 // tableBuilder turns rows into a Sheet: the first non-blank row is the
 // header, the rest are data.
 type tableBuilder struct {
-	opts    Options
-	sheet   Sheet
-	cols    []colStats
-	names   map[string]bool
-	started bool
-	full    bool // MaxRows reached
+	opts Options
+	// commaDecimals allows "3,5" as a decimal: only where the comma is not
+	// the delimiter (CSV with ";", tab or "|").
+	commaDecimals bool
+	sheet         Sheet
+	cols          []colStats
+	names         map[string]bool
+	started       bool
+	full          bool // MaxRows reached
 }
 
 func newTableBuilder(name string, opts Options) *tableBuilder {
@@ -305,7 +366,11 @@ func (b *tableBuilder) addColumn(i int, name string, empty int64) {
 		}
 	}
 	b.names[name] = true
-	b.cols = append(b.cols, colStats{mask: canAll, empty: empty})
+	mask := canAll
+	if !b.commaDecimals {
+		mask &^= canDecimalComma
+	}
+	b.cols = append(b.cols, colStats{mask: mask, empty: empty})
 	b.sheet.Columns = append(b.sheet.Columns, Column{Name: name})
 	for j := range b.sheet.Samples {
 		b.sheet.Samples[j] = append(b.sheet.Samples[j], "")
@@ -317,6 +382,7 @@ func (b *tableBuilder) finish() (Sheet, bool) {
 	for i := range b.cols {
 		b.sheet.Columns[i].Type = b.cols[i].columnType()
 		b.sheet.Columns[i].EmptyCount = b.cols[i].empty
+		b.sheet.Columns[i].DecimalComma = b.cols[i].decimalComma()
 	}
 	return b.sheet, b.started
 }

@@ -75,6 +75,10 @@ type Column struct {
 	// EmptyCount counts rows whose cell is blank or a marker pandas reads as
 	// missing (NA, N/A, null, NaN, None, ...).
 	EmptyCount int64
+	// DecimalComma is true for a decimal column written with a comma as the
+	// decimal mark ("3,50"; pandas needs decimal=","). Only a CSV whose
+	// delimiter is not a comma can have one.
+	DecimalComma bool
 }
 
 // Sheet describes one table: a CSV file or one worksheet.

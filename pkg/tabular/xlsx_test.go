@@ -59,15 +59,15 @@ func TestProfileXLSX(t *testing.T) {
 	require.Equal(t, "Sales", sales.Name)
 	require.EqualValues(t, 3, sales.RowCount)
 	require.Equal(t, []Column{
-		{"Date", TypeDate, 0}, {"Region", TypeText, 0}, {"Customer", TypeText, 0},
-		{"Units", TypeInteger, 0}, {"Revenue", TypeDecimal, 0}, {"Paid", TypeBoolean, 0},
+		col("Date", TypeDate, 0), col("Region", TypeText, 0), col("Customer", TypeText, 0),
+		col("Units", TypeInteger, 0), col("Revenue", TypeDecimal, 0), col("Paid", TypeBoolean, 0),
 	}, sales.Columns)
 	require.Len(t, sales.Samples, 2)
 	require.Equal(t, "North", sales.Samples[0][1])
 	cust := ds.Sheets[1]
 	require.Equal(t, "Customers", cust.Name)
 	require.EqualValues(t, 2, cust.RowCount)
-	require.Equal(t, Column{"Notes", TypeEmpty, 2}, cust.Columns[2])
+	require.Equal(t, col("Notes", TypeEmpty, 2), cust.Columns[2])
 
 	// The same workbook from a path.
 	path := filepath.Join(t.TempDir(), "sales.xlsx")

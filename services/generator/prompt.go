@@ -224,7 +224,11 @@ func writeDataset(u *strings.Builder, n int, ds *generatorv1.DatasetProfile, sam
 			delim = ","
 		}
 		fmt.Fprintf(u, "\n%d. %s: a CSV file of %s, encoding %s, delimiter %s.\n", n, path, humanBytes(ds.GetSizeBytes()), enc, jsonString(delim))
-		fmt.Fprintf(u, "   Read it with pandas.read_csv(%s, sep=%s, encoding=%s):\n", pyString(path), pyString(delim), pyString(enc))
+		extra := ""
+		if hasDecimalComma(ds) {
+			extra = `, decimal=","`
+		}
+		fmt.Fprintf(u, "   Read it with pandas.read_csv(%s, sep=%s, encoding=%s%s):\n", pyString(path), pyString(delim), pyString(enc), extra)
 		for _, sh := range ds.GetSheets() {
 			writeSheet(u, sh, sampleRows, "     ")
 		}
@@ -243,6 +247,9 @@ func writeSheet(u *strings.Builder, sh *generatorv1.SheetProfile, sampleRows int
 	fmt.Fprintf(u, "%s%s, %d columns:\n", indent, rows, len(sh.GetColumns()))
 	for _, c := range sh.GetColumns() {
 		fmt.Fprintf(u, "%s- %s: %s", indent, jsonString(c.GetName()), typeName(c.GetType()))
+		if c.GetDecimalComma() {
+			u.WriteString(" with a comma as the decimal mark")
+		}
 		if c.GetEmptyCount() > 0 {
 			fmt.Fprintf(u, ", %d empty", c.GetEmptyCount())
 		}
@@ -260,6 +267,17 @@ func writeSheet(u *strings.Builder, sh *generatorv1.SheetProfile, sampleRows int
 	for _, r := range samples {
 		fmt.Fprintf(u, "%s  %s\n", indent, jsonText(r.GetValues()))
 	}
+}
+
+func hasDecimalComma(ds *generatorv1.DatasetProfile) bool {
+	for _, sh := range ds.GetSheets() {
+		for _, c := range sh.GetColumns() {
+			if c.GetDecimalComma() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func writeFeedback(u *strings.Builder, fb *generatorv1.Feedback) {

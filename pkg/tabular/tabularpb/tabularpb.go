@@ -36,7 +36,7 @@ func ToProto(ds *tabular.Dataset) *generatorv1.DatasetProfile {
 		sp := &generatorv1.SheetProfile{Name: s.Name, RowCount: s.RowCount, Truncated: s.Truncated}
 		for _, c := range s.Columns {
 			sp.Columns = append(sp.Columns, &generatorv1.ColumnProfile{
-				Name: c.Name, Type: TypeToProto(c.Type), EmptyCount: c.EmptyCount,
+				Name: c.Name, Type: TypeToProto(c.Type), EmptyCount: c.EmptyCount, DecimalComma: c.DecimalComma,
 			})
 		}
 		for _, row := range s.Samples {

@@ -152,7 +152,10 @@ type ColumnProfile struct {
 	// type is the type inferred from the values.
 	Type ColumnType `protobuf:"varint,2,opt,name=type,proto3,enum=airlock.generator.v1.ColumnType" json:"type,omitempty"`
 	// empty_count is how many rows have no value in this column.
-	EmptyCount    int64 `protobuf:"varint,3,opt,name=empty_count,json=emptyCount,proto3" json:"empty_count,omitempty"`
+	EmptyCount int64 `protobuf:"varint,3,opt,name=empty_count,json=emptyCount,proto3" json:"empty_count,omitempty"`
+	// decimal_comma is true for a decimal column written with a comma as the
+	// decimal mark, such as "3,50" (pandas reads it with decimal=",").
+	DecimalComma  bool `protobuf:"varint,4,opt,name=decimal_comma,json=decimalComma,proto3" json:"decimal_comma,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +209,13 @@ func (x *ColumnProfile) GetEmptyCount() int64 {
 		return x.EmptyCount
 	}
 	return 0
+}
+
+func (x *ColumnProfile) GetDecimalComma() bool {
+	if x != nil {
+		return x.DecimalComma
+	}
+	return false
 }
 
 // SampleRow is one row of values, as text.
@@ -752,12 +762,13 @@ var File_airlock_generator_v1_generator_proto protoreflect.FileDescriptor
 
 const file_airlock_generator_v1_generator_proto_rawDesc = "" +
 	"\n" +
-	"$airlock/generator/v1/generator.proto\x12\x14airlock.generator.v1\x1a\x1eairlock/policy/v1/policy.proto\"z\n" +
+	"$airlock/generator/v1/generator.proto\x12\x14airlock.generator.v1\x1a\x1eairlock/policy/v1/policy.proto\"\x9f\x01\n" +
 	"\rColumnProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .airlock.generator.v1.ColumnTypeR\x04type\x12\x1f\n" +
 	"\vempty_count\x18\x03 \x01(\x03R\n" +
-	"emptyCount\"#\n" +
+	"emptyCount\x12#\n" +
+	"\rdecimal_comma\x18\x04 \x01(\bR\fdecimalComma\"#\n" +
 	"\tSampleRow\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"\xde\x01\n" +
 	"\fSheetProfile\x12\x12\n" +
