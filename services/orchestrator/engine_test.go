@@ -75,11 +75,15 @@ func allRules() auth.Rules {
 	for _, sd := range []grpc.ServiceDesc{orchestratorv1.OrchestratorService_ServiceDesc, policyv1.PolicyService_ServiceDesc,
 		budgetv1.BudgetService_ServiceDesc, generatorv1.GeneratorService_ServiceDesc, executorv1.ExecutorService_ServiceDesc,
 		approvalv1.ApprovalService_ServiceDesc} {
+		roles := []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleService}
+		if sd.ServiceName == generatorv1.GeneratorService_ServiceDesc.ServiceName || sd.ServiceName == executorv1.ExecutorService_ServiceDesc.ServiceName {
+			roles = []auth.Role{auth.RoleService} // as the real services: no end user calls them, even forwarded
+		}
 		for _, m := range sd.Methods {
-			r["/"+sd.ServiceName+"/"+m.MethodName] = []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleService}
+			r["/"+sd.ServiceName+"/"+m.MethodName] = roles
 		}
 		for _, m := range sd.Streams {
-			r["/"+sd.ServiceName+"/"+m.StreamName] = []auth.Role{auth.RoleUser, auth.RoleOperator, auth.RoleService}
+			r["/"+sd.ServiceName+"/"+m.StreamName] = roles
 		}
 	}
 	return r

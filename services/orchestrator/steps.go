@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -19,7 +20,21 @@ import (
 	executorv1 "github.com/airlockhq/airlock/gen/go/airlock/executor/v1"
 	generatorv1 "github.com/airlockhq/airlock/gen/go/airlock/generator/v1"
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
+	"github.com/airlockhq/airlock/pkg/auth"
 )
+
+// asService drops the forwarded end user from ctx: the generator and the
+// executor hold no tenant state and serve only services, so the orchestrator
+// calls them as itself (the run id travels in the request for their logs).
+func asService(ctx context.Context) context.Context {
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if !ok {
+		return ctx
+	}
+	md = md.Copy()
+	md.Delete(auth.ForwardedPrincipalHeader)
+	return metadata.NewOutgoingContext(ctx, md)
+}
 
 func sha256Hex(s string) string {
 	h := sha256.Sum256([]byte(s))
@@ -132,7 +147,7 @@ func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
 		return err
 	}
 	gctx, cancel := context.WithTimeout(ctx, e.cfg.GenerateTimeout)
-	resp, err := e.clients.Generator.Generate(gctx, &generatorv1.GenerateRequest{
+	resp, err := e.clients.Generator.Generate(asService(gctx), &generatorv1.GenerateRequest{
 		Prompt:          r.Prompt,
 		Datasets:        profiles,
 		AllowedImports:  e.allowedImports(ctx, r),
@@ -493,7 +508,7 @@ func describeExit(x *executorv1.ExecutionResult) string {
 
 // execute runs the code through ExecuteStream, relaying output to watchers.
 func (e *Engine) execute(ctx context.Context, r *Run, req *executorv1.ExecuteRequest) (*executorv1.ExecutionResult, error) {
-	stream, err := e.clients.Executor.ExecuteStream(ctx, &executorv1.ExecuteStreamRequest{Request: req})
+	stream, err := e.clients.Executor.ExecuteStream(asService(ctx), &executorv1.ExecuteStreamRequest{Request: req})
 	if err != nil {
 		return nil, err
 	}
