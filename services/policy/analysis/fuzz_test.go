@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,3 +59,48 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+// TestAnalyzeBoundedOnBlowups feeds shapes that would be exponential or
+// quadratic without memoisation and work caps; each must finish.
+func TestAnalyzeBoundedOnBlowups(t *testing.T) {
+	t.Parallel()
+	var selfChain strings.Builder
+	selfChain.WriteString("class A:\n    def __init__(self):\n        self.a0 = '/data/out/'\n")
+	for i := 1; i < 60; i++ {
+		selfChain.WriteString("        self.a" + itoa(i) + " = self.a" + itoa(i-1) + " + self.a" + itoa(i-1) + "\n")
+	}
+	selfChain.WriteString("        open(self.a59, 'w')\n")
+	var nameChain strings.Builder
+	nameChain.WriteString("a0 = 'x'\n")
+	for i := 1; i < 60; i++ {
+		nameChain.WriteString("a" + itoa(i) + " = a" + itoa(i-1) + " + a" + itoa(i-1) + "\n")
+	}
+	nameChain.WriteString("open(a59, 'w')\n")
+	nested := ""
+	for i := 0; i < 90; i++ {
+		nested += strings.Repeat(" ", i) + "while True:\n"
+	}
+	nested += strings.Repeat(" ", 90) + strings.Repeat("x = 1\n"+strings.Repeat(" ", 90), 200) + "pass\n"
+	for name, src := range map[string]string{"self chain": selfChain.String(), "name chain": nameChain.String(), "nested loops": nested} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f, err := Analyze(context.Background(), []byte(src), Options{Timeout: time.Second})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				Check(f, testConfig())
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("analysis did not finish")
+			}
+		})
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -9,11 +9,24 @@ import (
 
 var unknown = Value{}
 
-func exact(s string) Value { return Value{Text: s, Exact: true, Known: true} }
+// maxValueLen caps folded strings: doubling a string in a loop of
+// assignments must not make the analyser build gigabytes. A longer value
+// keeps its first maxValueLen bytes as a prefix.
+const maxValueLen = 4096
+
+func exact(s string) Value {
+	if len(s) > maxValueLen {
+		return prefix(s)
+	}
+	return Value{Text: s, Exact: true, Known: true}
+}
 
 func prefix(s string) Value {
 	if s == "" {
 		return unknown
+	}
+	if len(s) > maxValueLen {
+		s = s[:maxValueLen]
 	}
 	return Value{Text: s, Known: true}
 }
@@ -28,7 +41,7 @@ func (w *walker) value(n int32) Value {
 	}
 	w.valueDepth++
 	defer func() { w.valueDepth-- }()
-	if w.valueDepth > 64 {
+	if w.valueDepth > 64 || !w.tick() {
 		return unknown
 	}
 	t := w.t
@@ -40,7 +53,7 @@ func (w *walker) value(n int32) Value {
 		for _, c := range t.namedChildren(n) {
 			v := w.stringValue(c)
 			b.WriteString(v.Text)
-			if !v.Exact {
+			if !v.Exact || b.Len() > maxValueLen {
 				return prefix(b.String())
 			}
 		}
@@ -110,12 +123,16 @@ func (w *walker) nameValue(key symKey) Value {
 func (w *walker) attrValue(attr string) Value {
 	sites := w.attrSites[attr]
 	key := symKey{-2, attr}
+	if v, ok := w.values[key]; ok {
+		return v
+	}
 	if len(sites) != 1 || sites[0].node < 0 || w.valuing[key] {
 		return unknown
 	}
 	w.valuing[key] = true
 	v := w.value(sites[0].node)
 	delete(w.valuing, key)
+	w.values[key] = v
 	return v
 }
 
@@ -288,7 +305,7 @@ func (w *walker) callValue(n int32) Value {
 				var parts []string
 				for _, c := range t.namedChildren(args[0]) {
 					v := w.value(c)
-					if !v.Exact {
+					if !v.Exact || len(parts) > 256 {
 						return unknown
 					}
 					parts = append(parts, v.Text)
@@ -326,6 +343,9 @@ func concat(l, r Value) Value {
 	if !l.Exact {
 		return l
 	}
+	if len(l.Text)+len(r.Text) > maxValueLen {
+		return prefix(l.Text)
+	}
 	if r.Exact {
 		return exact(l.Text + r.Text)
 	}
@@ -347,6 +367,9 @@ func joinPath(l, r Value) Value {
 	sep := "/"
 	if l.Text == "" || strings.HasSuffix(l.Text, "/") {
 		sep = ""
+	}
+	if len(l.Text)+len(r.Text) > maxValueLen {
+		return prefix(l.Text)
 	}
 	if r.Exact {
 		return exact(l.Text + sep + r.Text)
@@ -412,7 +435,7 @@ func (w *walker) stringValue(n int32) Value {
 			}
 		case kInterpolation:
 			v := w.value(t.child(c, fExpression))
-			if !v.Exact {
+			if !v.Exact || b.Len()+len(v.Text) > maxValueLen {
 				return prefix(b.String())
 			}
 			b.WriteString(v.Text)

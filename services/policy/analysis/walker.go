@@ -114,20 +114,29 @@ func (w *walker) full() bool {
 	return false
 }
 
-func (w *walker) visit(n int32) {
+// tick counts a unit of work and reports whether the analysis may go on;
+// every few hundred units it checks the deadline and the fact caps.
+func (w *walker) tick() bool {
 	if w.stopped {
-		return
+		return false
 	}
 	w.steps++
 	if w.steps&511 == 0 {
 		if time.Now().After(w.deadline) || w.ctx.Err() != nil {
 			w.f.Incomplete = "analysis took longer than the time limit"
 			w.stopped = true
-			return
+			return false
 		}
 		if w.full() {
-			return
+			return false
 		}
+	}
+	return true
+}
+
+func (w *walker) visit(n int32) {
+	if !w.tick() {
+		return
 	}
 	t := w.t
 	switch t.nodes[n].kind {
@@ -302,8 +311,9 @@ func (w *walker) str(n int32) {
 		}
 	}
 	v := w.value(n)
-	if !v.Known {
-		// An f-string starting with an interpolation: keep its literal parts.
+	if !v.Exact {
+		// An f-string, or a literal longer than folding keeps: judge all
+		// of its literal parts.
 		v = Value{Text: w.literalParts(n)}
 	}
 	if v.Text == "" {
@@ -523,6 +533,9 @@ func (w *walker) hasExit(body int32) bool {
 	}
 	stack := []item{{n: body}}
 	for len(stack) > 0 {
+		if !w.tick() {
+			return true // out of time: the analysis is already incomplete
+		}
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		loops, nested := it.loops, it.nested
