@@ -459,3 +459,48 @@ func TestKustomizeDisruptionBudgetsAndAutoscaling(t *testing.T) {
 	}
 	require.Equal(t, map[string]bool{"airlock-orchestrator": true, "airlock-executor": true}, scaled)
 }
+
+// TestKustomizePathsAreMounted: every setting that names a file or directory
+// points into a volume the container mounts (the root file system is
+// read-only), and a file from a ConfigMap is a key that ConfigMap has.
+func TestKustomizePathsAreMounted(t *testing.T) {
+	t.Parallel()
+	o := render(t, baseDir)
+	var checked int
+	for name, d := range o.deployments {
+		spec := d.Spec.Template.Spec
+		c := spec.Containers[0]
+		values := map[string]string{}
+		for _, ef := range c.EnvFrom {
+			for k, v := range o.configMaps[ef.ConfigMapRef.Name].Data {
+				values[k] = v
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				values[e.Name] = e.Value
+			}
+		}
+		for k, v := range values {
+			if !strings.HasPrefix(v, "/") {
+				continue
+			}
+			var mount *corev1.VolumeMount
+			for i, m := range c.VolumeMounts {
+				if v == m.MountPath || strings.HasPrefix(v, m.MountPath+"/") {
+					mount = &c.VolumeMounts[i]
+				}
+			}
+			require.NotNil(t, mount, "%s: %s=%s is on no mounted volume", name, k, v)
+			for _, vol := range spec.Volumes {
+				if vol.Name != mount.Name || vol.ConfigMap == nil || v == mount.MountPath {
+					continue
+				}
+				key := strings.TrimPrefix(v, mount.MountPath+"/")
+				require.Contains(t, o.configMaps[vol.ConfigMap.Name].Data, key, "%s: %s=%s", name, k, v)
+			}
+			checked++
+		}
+	}
+	require.GreaterOrEqual(t, checked, 2*len(Services), "AIRLOCK_PRICES and AIRLOCK_DATA_DIR in every service at least")
+}
