@@ -26,6 +26,7 @@ import (
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
 	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
+	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/pricing"
@@ -315,34 +316,85 @@ func TestOperationsGuideGrpcurlCommands(t *testing.T) {
 	opsVerify(t, d, vars)
 }
 
+// opsReviewCode is code the default policy sends to review (time.sleep is
+// one of its review_calls) and that runs green once approved.
+const opsReviewCode = "import time\ntime.sleep(0.01)\nprint(\"slept\")\n"
+
 // opsFixtures makes what the guide's commands act on and returns the
 // variables the guide tells the reader to set from earlier output:
-// OLD_KEY_ID (a key to revoke when rotating) and APPROVAL_ID and REJECT_ID
-// (pending requests opened by someone other than the operator deciding).
+// OLD_KEY_ID (a key to revoke when rotating), and two runs a user (alice)
+// submitted whose code the policy sent to review: RUN_ID with its request
+// APPROVAL_ID (the guide approves it) and REJECT_ID (the guide rejects it).
 func opsFixtures(t *testing.T, d *opsDev) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	keys := authv1.NewKeyServiceClient(d.conn(t, d.token))
 	old, err := keys.CreateKey(ctx, &authv1.CreateKeyRequest{Tenant: "default", Subject: "ci-bot", Roles: []string{"user"}})
 	require.NoError(t, err)
-	// The requester: the orchestrator opens requests on a user's behalf; an
-	// admin may open one directly, which is what this fixture does.
-	alice, err := keys.CreateKey(ctx, &authv1.CreateKeyRequest{Tenant: "default", Subject: "alice", Roles: []string{"admin"}})
+	alice, err := keys.CreateKey(ctx, &authv1.CreateKeyRequest{Tenant: "default", Subject: "alice", Roles: []string{"user"}})
 	require.NoError(t, err)
-	approvals := approvalv1.NewApprovalServiceClient(d.conn(t, alice.GetToken()))
-	open := func(run string) string {
-		resp, err := approvals.CreateApproval(ctx, &approvalv1.CreateApprovalRequest{
-			RunId: run, Code: "import pandas as pd\nprint(pd.read_csv('/data/in/sales.csv').sum())\n",
-			PolicyId: "default", PolicyVersion: "0123456789abcdef",
-		})
+	runs := orchestratorv1.NewOrchestratorServiceClient(d.conn(t, alice.GetToken()))
+	awaiting := func(key string) *orchestratorv1.Run {
+		resp, err := runs.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
+			Source: &orchestratorv1.SubmitRunRequest_Code{Code: opsReviewCode}, IdempotencyKey: key})
 		require.NoError(t, err)
-		return resp.GetApproval().GetId()
+		id := resp.GetRun().GetId()
+		for {
+			r, err := runs.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: id})
+			require.NoError(t, err)
+			switch st := r.GetRun().GetState(); st {
+			case orchestratorv1.RunState_RUN_STATE_AWAITING_APPROVAL:
+				require.NotEmpty(t, r.GetRun().GetApprovalId())
+				return r.GetRun()
+			case orchestratorv1.RunState_RUN_STATE_RECEIVED, orchestratorv1.RunState_RUN_STATE_CHECKING:
+			default:
+				t.Fatalf("run %s went to %s (%s) instead of waiting for approval", id, st, r.GetRun().GetFailureReason())
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("run %s never reached AWAITING_APPROVAL", id)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}
+	opsWarmUp(ctx, t, runs)
+	approve, reject := awaiting("docs-approve"), awaiting("docs-reject")
 	return map[string]string{
 		"OLD_KEY_ID":  old.GetKey().GetId(),
-		"APPROVAL_ID": open("run-docs-approve"),
-		"REJECT_ID":   open("run-docs-reject"),
+		"RUN_ID":      approve.GetId(),
+		"APPROVAL_ID": approve.GetApprovalId(),
+		"REJECT_ID":   reject.GetApprovalId(),
+		"REJECT_RUN":  reject.GetId(),
+	}
+}
+
+// opsWarmUp waits until the orchestrator runs code end to end. Right after
+// start its connections to the other services may still be in gRPC's
+// reconnect backoff (in dev the port opens only after every service has
+// started), and a run submitted then fails with "connection refused": a
+// known start-up edge of the orchestrator, not what this test is about. A
+// trivial run is retried until one succeeds.
+func opsWarmUp(ctx context.Context, t *testing.T, runs orchestratorv1.OrchestratorServiceClient) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		resp, err := runs.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
+			Source: &orchestratorv1.SubmitRunRequest_Code{Code: "print('warm')\n"}})
+		require.NoError(t, err)
+		var r *orchestratorv1.Run
+		for r == nil || r.GetFinishedAt() == nil {
+			require.NoError(t, ctx.Err(), "the warm-up run never finished")
+			time.Sleep(50 * time.Millisecond)
+			got, err := runs.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: resp.GetRun().GetId()})
+			require.NoError(t, err)
+			r = got.GetRun()
+		}
+		if r.GetState() == orchestratorv1.RunState_RUN_STATE_SUCCEEDED {
+			return
+		}
+		require.Contains(t, r.GetFailureReason(), "connect", "warm-up run %d ended %s", attempt, r.GetState())
+		require.Less(t, attempt, 30, "the orchestrator never reached its peers: %s", r.GetFailureReason())
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -350,7 +402,7 @@ func opsFixtures(t *testing.T, d *opsDev) map[string]string {
 // budgets are set, the approvals decided, the old key revoked.
 func opsVerify(t *testing.T, d *opsDev, vars map[string]string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	approvals := approvalv1.NewApprovalServiceClient(d.conn(t, d.token))
 	for id, want := range map[string]approvalv1.ApprovalState{
@@ -370,6 +422,25 @@ func opsVerify(t *testing.T, d *opsDev, vars map[string]string) {
 	b, err = budgets.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_USER, Subject: "alice"}})
 	require.NoError(t, err, "the guide's SetBudget left no budget for alice")
 	require.Equal(t, int64(5_000_000), b.GetBudget().GetLimitMicros())
+	// The runs went on by themselves: the approved one ran to success, the
+	// rejected one ended REJECTED.
+	runs := orchestratorv1.NewOrchestratorServiceClient(d.conn(t, d.token))
+	for run, want := range map[string]orchestratorv1.RunState{
+		vars["RUN_ID"]:     orchestratorv1.RunState_RUN_STATE_SUCCEEDED,
+		vars["REJECT_RUN"]: orchestratorv1.RunState_RUN_STATE_REJECTED,
+	} {
+		var r *orchestratorv1.Run
+		for {
+			resp, err := runs.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: run})
+			require.NoError(t, err)
+			r = resp.GetRun()
+			if r.GetFinishedAt() != nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		require.Equal(t, want, r.GetState(), "run %s: %s", run, r.GetFailureReason())
+	}
 	keys, err := authv1.NewKeyServiceClient(d.conn(t, d.token)).ListKeys(ctx, &authv1.ListKeysRequest{IncludeRevoked: true})
 	require.NoError(t, err)
 	var found bool
