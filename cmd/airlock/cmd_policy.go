@@ -41,7 +41,13 @@ func newPolicyCheckCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check FILE.py",
 		Short: "Judge a Python file against a policy, locally; exit 0 ALLOW, 1 REVIEW, 2 DENY (3 on errors)",
-		Args:  cobra.ExactArgs(1),
+		// Usage errors exit 3 too, so 1 always means REVIEW.
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &exitError{code: exitPolicyError, msg: "airlock: policy check takes exactly one FILE.py"}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := loadCheckPolicy(policyFile)
 			if err != nil {
@@ -83,6 +89,9 @@ func newPolicyCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: exitPolicyError, msg: "airlock: " + err.Error()}
+	})
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (default ./policies/default.yaml, else the built-in default)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the CheckResponse as JSON")
 	return cmd

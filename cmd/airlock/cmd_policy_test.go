@@ -75,4 +75,8 @@ func TestPolicyCheckExitCodes(t *testing.T) {
 	require.Contains(t, out, "limits.memory")
 	code, _ = runPolicyCheck(t, filepath.Join(dir, "missing.py"), "--policy", policy)
 	require.Equal(t, exitPolicyError, code)
+	code, _ = runPolicyCheck(t)
+	require.Equal(t, exitPolicyError, code, "a usage error must not look like REVIEW")
+	code, _ = runPolicyCheck(t, allow, "--no-such-flag")
+	require.Equal(t, exitPolicyError, code)
 }
