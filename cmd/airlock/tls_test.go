@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
+	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 )
 
@@ -179,4 +180,34 @@ func TestMutualTLSRefusesWrongCA(t *testing.T) {
 	keys, err = listKeys(onBehalf, svcConn)
 	require.NoError(t, err, "a service forwards an admin")
 	require.NotEmpty(t, keys)
+}
+
+// Not parallel: in-process servers share package-level flag state.
+func TestServiceCertificateAloneUnderMutualTLS(t *testing.T) {
+	ca := newPKI(t, "cluster")
+	srvCert, srvKey := ca.issue(t, "budget", auth.ServiceCertURIPrefix+"budget")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "b.db")
+	require.NoError(t, run(ctx, []string{"migrate", "--database-url", dbURL}, io.Discard, io.Discard))
+	// No --service-token: services know each other by certificate only.
+	srv := startServer(t, "serve budget", t.TempDir(), "--tls-cert", srvCert, "--tls-key", srvKey,
+		"--tls-client-ca", ca.CAFile, "--tls-ca", ca.CAFile, "--database-url", dbURL)
+
+	orchCert, orchKey := ca.issue(t, "orchestrator", auth.ServiceCertURIPrefix+"orchestrator")
+	conn := dial(t, srv.addr, "", tlsCreds(t, ca.CAFile, orchCert, orchKey))
+	client := budgetv1.NewBudgetServiceClient(conn)
+	aliceScope := &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_USER, Subject: "alice"}
+	alice := auth.Principal{Tenant: "acme", Subject: "alice", Roles: []auth.Role{auth.RoleUser}}
+	_, err := client.GetUsage(auth.OnBehalfOf(ctx, alice), &budgetv1.GetUsageRequest{Scope: aliceScope})
+	require.NoError(t, err, "the orchestrator's certificate authenticates it, and it speaks for alice")
+	_, err = client.GetUsage(ctx, &budgetv1.GetUsageRequest{Scope: aliceScope})
+	require.NoError(t, err, "as itself, the orchestrator is a service")
+	_, err = client.GetUsage(auth.OnBehalfOf(ctx, alice), &budgetv1.GetUsageRequest{Scope: &budgetv1.Scope{Kind: budgetv1.ScopeKind_SCOPE_KIND_USER, Subject: "bob"}})
+	requireCode(t, codes.PermissionDenied, err, "speaking for alice, it has alice's rights only")
+
+	userCert, userKey := ca.issue(t, "alice")
+	_, err = budgetv1.NewBudgetServiceClient(dial(t, srv.addr, "", tlsCreds(t, ca.CAFile, userCert, userKey))).
+		GetUsage(auth.OnBehalfOf(ctx, alice), &budgetv1.GetUsageRequest{Scope: aliceScope})
+	requireCode(t, codes.Unauthenticated, err, "a certificate without the service URI is no credential")
 }
