@@ -333,8 +333,8 @@ func (cg *runCgroup) pids() []int {
 	return out
 }
 
-// kill SIGKILLs every process in the cgroup until it is empty or the
-// deadline passes; v2 uses cgroup.kill.
+// kill SIGKILLs every live process in the cgroup until none is left or
+// the deadline passes (a zero deadline: one sweep); v2 uses cgroup.kill.
 func (cg *runCgroup) kill(deadline time.Time) bool {
 	if cg == nil {
 		return true
@@ -343,18 +343,33 @@ func (cg *runCgroup) kill(deadline time.Time) bool {
 		_ = os.WriteFile(filepath.Join(cg.dirs["unified"], "cgroup.kill"), []byte("1"), 0)
 	}
 	for {
-		ps := cg.pids()
-		if len(ps) == 0 {
+		var live []int
+		for _, p := range cg.pids() {
+			if !isZombie(p) {
+				live = append(live, p)
+			}
+		}
+		if len(live) == 0 {
 			return true
+		}
+		for _, p := range live {
+			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 		if time.Now().After(deadline) {
 			return false
 		}
-		for _, p := range ps {
-			_ = syscall.Kill(p, syscall.SIGKILL)
-		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// isZombie reports whether pid has exited (or is gone) but not been reaped.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X'
 }
 
 // remove kills what is left and removes the cgroup directories.

@@ -32,6 +32,7 @@ type launchConfig struct {
 	CgroupProcs []string          `json:"cgroup_procs"`
 	Rlimits     map[string]uint64 `json:"rlimits"`
 	UID         int               `json:"uid"` // -1 keeps the current credentials
+	Nice        int               `json:"nice"`
 	GID         int               `json:"gid"`
 	Bwrap       string            `json:"bwrap"`
 	Args        []string          `json:"args"`
@@ -101,6 +102,11 @@ func launch(arg string) error {
 		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
 			return fmt.Errorf("setting rlimit %s=%d: %w", name, v, err)
 		}
+	}
+	if c.Nice != 0 {
+		// A warm sandbox starts at low priority, so filling the pool does
+		// not slow the runs in progress; release raises it.
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, c.Nice)
 	}
 	if c.UID >= 0 {
 		if err := syscall.Setgroups(nil); err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 // errNotReleased means a warm sandbox could not take the run; the run has
 // not started and may go to a cold sandbox.
 var errNotReleased = errors.New("sandbox not released")
+
+// warmNice is the priority of a warm sandbox until it is released.
+const warmNice = 10
 
 // helperProcs is the allowance of processes and threads for bwrap and the
 // init helper, on top of the code's own max_processes.
@@ -48,6 +52,7 @@ type instance struct {
 	cleaned  bool
 	cpuStart time.Duration
 	childPID chan int // host pid of the sandbox's pid 1, 0 if unknown
+	reapOnce sync.Once
 }
 
 // start launches a sandbox. lim sizes it: a warm sandbox gets the maxima
@@ -99,7 +104,11 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 	// Without a cgroup, memory is bounded by RLIMIT_AS, which the bootstrap
 	// sets on Python itself before any code runs (the Go init helper
 	// reserves more address space than a small limit allows).
-	lc := launchConfig{CgroupProcs: inst.cg.procsFiles(), Rlimits: rl, UID: inst.uid, GID: inst.uid,
+	nice := 0
+	if warm {
+		nice = warmNice
+	}
+	lc := launchConfig{CgroupProcs: inst.cg.procsFiles(), Rlimits: rl, UID: inst.uid, GID: inst.uid, Nice: nice,
 		Bwrap: r.cfg.Bwrap, Args: r.bwrapArgs(inst, warm)}
 	arg, err := json.Marshal(lc)
 	if err != nil {
@@ -231,6 +240,7 @@ func (inst *instance) release(spec Spec) error {
 		if err := inst.cg.setLimits(lim.MemoryBytes, lim.MaxProcesses+helperProcs); err != nil {
 			return fmt.Errorf("%w: %v", errNotReleased, err)
 		}
+		inst.renice(0)
 		if inst.mounted {
 			opts := fmt.Sprintf("size=%d,nr_inodes=%d", lim.MaxOutputBytes, 2*lim.MaxOutputFiles+16)
 			if err := unix.Mount("tmpfs", inst.outDir, "tmpfs", unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
@@ -272,7 +282,16 @@ func (inst *instance) kill() {
 	if inst.cmd != nil && inst.cmd.Process != nil {
 		_ = inst.cmd.Process.Kill()
 	}
-	inst.cg.kill(time.Now().Add(time.Second))
+	inst.cg.kill(time.Time{}) // one sweep; reap() waits for the end
+}
+
+// reap waits, once bwrap has exited, for the pid namespace to be gone and
+// then for the cgroup to be empty, killing anything left in it.
+func (inst *instance) reap() {
+	inst.reapOnce.Do(func() {
+		inst.waitPidNamespace()
+		inst.cg.kill(time.Now().Add(2 * time.Second))
+	})
 }
 
 // cleanup kills what is left and removes every trace of the sandbox.
@@ -288,13 +307,23 @@ func (inst *instance) cleanup() {
 		case <-time.After(5 * time.Second):
 			inst.r.log.Error("sandbox did not exit after SIGKILL", "sandbox", inst.id)
 		}
-		inst.waitPidNamespace()
+		inst.reap()
 	}
 	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status} {
 		if f != nil {
 			f.Close()
 		}
 	}
+	// Nothing of the sandbox runs any more: the rest is bookkeeping, done
+	// off the caller's time (Runner.Close waits for it).
+	inst.r.cleanups.Add(1)
+	go func() {
+		defer inst.r.cleanups.Done()
+		inst.removeTraces()
+	}()
+}
+
+func (inst *instance) removeTraces() {
 	inst.cg.remove()
 	if inst.mounted {
 		if err := unix.Unmount(inst.outDir, unix.MNT_DETACH); err != nil {
@@ -368,4 +397,21 @@ func isModuleName(m string) bool {
 		}
 	}
 	return true
+}
+
+// renice sets the priority of every process of the sandbox (raising it
+// needs root, which is also what made the cgroup to list them).
+func (inst *instance) renice(nice int) {
+	for _, p := range inst.cg.pids() {
+		// Threads have their own nice value: set each one's.
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(p) + "/task")
+		if err != nil {
+			continue
+		}
+		for _, tk := range tasks {
+			if tid, err := strconv.Atoi(tk.Name()); err == nil {
+				_ = unix.Setpriority(unix.PRIO_PROCESS, tid, nice)
+			}
+		}
+	}
 }

@@ -80,9 +80,9 @@ wait:
 		}
 	}
 	wall := time.Since(start)
-	// Everything in the pid namespace died with bwrap; sweep the cgroup too
-	// so the output pipes reach EOF.
-	inst.cg.kill(time.Now().Add(time.Second))
+	// Everything in the pid namespace dies with bwrap; wait for that, and
+	// sweep the cgroup, so the output pipes reach EOF.
+	inst.reap()
 	readersDone := make(chan struct{})
 	go func() { wg.Wait(); close(readersDone) }()
 	select {

@@ -72,8 +72,9 @@ type Runner struct {
 	pool      *pool
 	setupErr  error // from the deep check at start (python, pandas)
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	cleanups sync.WaitGroup // removing finished sandboxes' cgroups and directories
 }
 
 // New checks the runtime, prepares the work directory and starts the warm
@@ -254,6 +255,7 @@ func (r *Runner) Close() error {
 	for range cap(r.slots) {
 		r.slots <- struct{}{}
 	}
+	r.cleanups.Wait()
 	r.cgroups.close()
 	return os.RemoveAll(r.dir)
 }
