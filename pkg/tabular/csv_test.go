@@ -194,20 +194,21 @@ func TestProfileCSVLineEndings(t *testing.T) {
 
 func TestProfileCSVDecimalComma(t *testing.T) {
 	t.Parallel()
-	data := "item;price;qty;code\nTea;3,50;2;1,2\nCake;1.234,75;1;x\nJam;2;;3\n"
+	data := "item;price;qty;code;big\nTea;3,50;2;1,2;1.234,75\nCake;1234,75;1;x;2,5\nJam;2;;3;1\n"
 	ds, err := profileBytes(t, "shop.csv", []byte(data), Options{})
 	require.NoError(t, err)
 	s := ds.Sheets[0]
 	require.Equal(t, Column{Name: "price", Type: TypeDecimal, DecimalComma: true}, s.Columns[1])
 	require.Equal(t, col("qty", TypeInteger, 1), s.Columns[2])
 	require.Equal(t, col("code", TypeText, 0), s.Columns[3])
+	require.Equal(t, col("big", TypeText, 0), s.Columns[4], "thousands separators are not taken for numbers")
 
 	// With a comma delimiter a quoted "3,50" is text: pandas would not read it as a number.
 	ds, err = profileBytes(t, "shop.csv", []byte("item,price\nTea,\"3,50\"\n"), Options{})
 	require.NoError(t, err)
 	require.Equal(t, col("price", TypeText, 0), ds.Sheets[0].Columns[1])
 
-	for v, want := range map[string]bool{"3,5": true, "-0,25": true, "1.234.567,89": true, "12.34,5": false, "3,": false, ",5": false, "1,2,3": false, "3,5e2": false} {
+	for v, want := range map[string]bool{"3,5": true, "-0,25": true, "1.234.567,89": false, "12.34,5": false, "1234,5": true, "3,": false, ",5": false, "1,2,3": false, "3,5e2": false} {
 		require.Equal(t, want, isCommaDecimal(v), v)
 	}
 }

@@ -148,8 +148,10 @@ func numberKind[T ~string | ~[]byte](v T) int {
 	}
 }
 
-// isCommaDecimal accepts "3,5", "-0,25" and "1.234.567,89": a comma as the
-// decimal mark, points (in groups of three) as thousands separators.
+// isCommaDecimal accepts "3,5" and "-0,25": a comma as the decimal mark.
+// Thousands separators ("1.234,5") are not accepted: pandas reads such a
+// column as numbers only with thousands="." too, which would misread a
+// column of point decimals elsewhere in the file.
 func isCommaDecimal[T ~string | ~[]byte](v T) bool {
 	i := 0
 	if i < len(v) && (v[i] == '+' || v[i] == '-') {
@@ -157,43 +159,14 @@ func isCommaDecimal[T ~string | ~[]byte](v T) bool {
 	}
 	comma := -1
 	for j := i; j < len(v); j++ {
-		if v[j] == ',' {
-			if comma >= 0 {
-				return false
-			}
+		switch {
+		case v[j] == ',' && comma < 0:
 			comma = j
-		} else if !isDigit(v[j]) && v[j] != '.' {
+		case !isDigit(v[j]):
 			return false
 		}
 	}
-	if comma <= i || comma == len(v)-1 {
-		return false
-	}
-	for j := comma + 1; j < len(v); j++ {
-		if !isDigit(v[j]) {
-			return false
-		}
-	}
-	whole := v[i:comma]
-	if !strings.Contains(string(whole), ".") {
-		for j := 0; j < len(whole); j++ {
-			if !isDigit(whole[j]) {
-				return false
-			}
-		}
-		return true
-	}
-	// Thousands groups: 1-3 digits, then groups of exactly three.
-	groups := strings.Split(string(whole), ".")
-	if len(groups[0]) == 0 || len(groups[0]) > 3 {
-		return false
-	}
-	for _, g := range groups[1:] {
-		if len(g) != 3 {
-			return false
-		}
-	}
-	return true
+	return comma > i && comma < len(v)-1
 }
 
 func isBoolean[T ~string | ~[]byte](v T) bool {
@@ -277,11 +250,16 @@ type tableBuilder struct {
 	// commaDecimals allows "3,5" as a decimal: only where the comma is not
 	// the delimiter (CSV with ";", tab or "|").
 	commaDecimals bool
-	sheet         Sheet
-	cols          []colStats
-	names         map[string]bool
-	started       bool
-	full          bool // MaxRows reached
+	// keepBlank counts blank rows between data rows, as pandas.read_excel
+	// does (read_csv skips them); blank rows after the last data row never count.
+	keepBlank    bool
+	pendingBlank int64
+	seen         int // rows offered, blank ones included
+	sheet        Sheet
+	cols         []colStats
+	names        map[string]bool
+	started      bool
+	full         bool // MaxRows reached
 }
 
 func newTableBuilder(name string, opts Options) *tableBuilder {
@@ -302,11 +280,15 @@ func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bo
 	if b.full {
 		return false
 	}
+	b.seen++
 	last := len(cells)
 	for last > 0 && len(trimSpace(cells[last-1])) == 0 && (overflow == nil || !overflow[last-1]) {
 		last--
 	}
 	if last == 0 {
+		if b.keepBlank && b.started {
+			b.pendingBlank++
+		}
 		return true // a blank row
 	}
 	cells = cells[:last]
@@ -316,10 +298,18 @@ func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bo
 	}
 	if !b.started {
 		b.started = true
+		if b.keepBlank {
+			b.sheet.HeaderRow = b.seen
+		}
 		for i, c := range cells {
 			b.addColumn(i, shorten(string(trimSpace(c))), 0)
 		}
 		return true
+	}
+	for ; b.pendingBlank > 0; b.pendingBlank-- {
+		if !b.addEmptyRow() {
+			return false
+		}
 	}
 	for i := len(b.cols); i < len(cells); i++ {
 		// A row wider than the header: pandas names such columns "Unnamed: N"
@@ -343,6 +333,22 @@ func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bo
 		}
 		b.sheet.Samples = append(b.sheet.Samples, row)
 	}
+	return b.countRow()
+}
+
+// addEmptyRow adds a data row with every cell empty.
+func (b *tableBuilder) addEmptyRow() bool {
+	for i := range b.cols {
+		b.cols[i].empty++
+	}
+	if len(b.sheet.Samples) < b.opts.SampleRows {
+		b.sheet.Samples = append(b.sheet.Samples, make([]string, len(b.cols)))
+	}
+	return b.countRow()
+}
+
+// countRow counts a data row; it returns false once MaxRows is reached.
+func (b *tableBuilder) countRow() bool {
 	b.sheet.RowCount++
 	if b.sheet.RowCount >= b.opts.MaxRows {
 		b.full = true

@@ -92,6 +92,9 @@ type Sheet struct {
 	// Samples are the first data rows (at most Options.SampleRows), each as
 	// wide as Columns, long values shortened.
 	Samples [][]string
+	// HeaderRow is the 1-based row of a worksheet's header, the first row
+	// with a value; zero for CSV.
+	HeaderRow int
 	// Truncated is true when a limit stopped profiling early: RowCount and
 	// the empty counts then cover only the rows read, and columns past
 	// Options.MaxColumns are left out.

@@ -94,6 +94,7 @@ func profileSheet(ctx context.Context, f xlsxFile, sheetName string, date1904 bo
 	}
 	defer closeRows(shown, &err)
 	b := newTableBuilder(sheetName, opts)
+	b.keepBlank = true
 	kinds := map[int]cellKind{}
 	var cells []string
 	for i := 0; raw.Next(); i++ {

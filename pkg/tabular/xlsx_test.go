@@ -57,13 +57,14 @@ func TestProfileXLSX(t *testing.T) {
 	require.Len(t, ds.Sheets, 2)
 	sales := ds.Sheets[0]
 	require.Equal(t, "Sales", sales.Name)
-	require.EqualValues(t, 3, sales.RowCount)
+	require.EqualValues(t, 4, sales.RowCount, "pandas.read_excel keeps the blank row between data rows")
 	require.Equal(t, []Column{
-		col("Date", TypeDate, 0), col("Region", TypeText, 0), col("Customer", TypeText, 0),
-		col("Units", TypeInteger, 0), col("Revenue", TypeDecimal, 0), col("Paid", TypeBoolean, 0),
+		col("Date", TypeDate, 1), col("Region", TypeText, 1), col("Customer", TypeText, 1),
+		col("Units", TypeInteger, 1), col("Revenue", TypeDecimal, 1), col("Paid", TypeBoolean, 1),
 	}, sales.Columns)
 	require.Len(t, sales.Samples, 2)
 	require.Equal(t, "North", sales.Samples[0][1])
+	require.Equal(t, 1, sales.HeaderRow)
 	cust := ds.Sheets[1]
 	require.Equal(t, "Customers", cust.Name)
 	require.EqualValues(t, 2, cust.RowCount)

@@ -211,7 +211,14 @@ func writeDataset(u *strings.Builder, n int, ds *generatorv1.DatasetProfile, sam
 	case generatorv1.DatasetFormat_DATASET_FORMAT_XLSX:
 		fmt.Fprintf(u, "\n%d. %s: an XLSX workbook of %s with %d sheet(s).\n", n, path, humanBytes(ds.GetSizeBytes()), len(ds.GetSheets()))
 		for _, sh := range ds.GetSheets() {
-			fmt.Fprintf(u, "   Sheet %s, read with pandas.read_excel(%s, sheet_name=%s):\n", jsonString(sh.GetName()), pyString(path), pyString(sh.GetName()))
+			header := ""
+			if hr := sh.GetHeaderRow(); hr > 1 {
+				header = fmt.Sprintf(", header=%d", hr-1)
+			}
+			fmt.Fprintf(u, "   Sheet %s, read with pandas.read_excel(%s, sheet_name=%s%s):\n", jsonString(sh.GetName()), pyString(path), pyString(sh.GetName()), header)
+			if hr := sh.GetHeaderRow(); hr > 1 {
+				fmt.Fprintf(u, "     The header is on row %d; the rows above it are blank.\n", hr)
+			}
 			writeSheet(u, sh, sampleRows, "     ")
 		}
 	default:

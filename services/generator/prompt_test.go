@@ -113,3 +113,25 @@ func writeSalesWorkbook(t *testing.T) {
 	}
 	require.NoError(t, f.SaveAs(path))
 }
+
+func TestPromptHeaderRowAndTruncation(t *testing.T) {
+	t.Parallel()
+	_, user := generator.BuildPrompt(&generatorv1.GenerateRequest{
+		Prompt: "sum it",
+		Datasets: []*generatorv1.DatasetProfile{{
+			Name: "report.xlsx", Format: generatorv1.DatasetFormat_DATASET_FORMAT_XLSX,
+			Sheets: []*generatorv1.SheetProfile{
+				{Name: "Q1", HeaderRow: 3, RowCount: 10, Truncated: true,
+					Columns:    []*generatorv1.ColumnProfile{{Name: "n", Type: generatorv1.ColumnType_COLUMN_TYPE_INTEGER}},
+					SampleRows: []*generatorv1.SampleRow{{Values: []string{"1"}}, {Values: []string{"2"}}}},
+				{Name: "Blank"},
+			},
+		}},
+	}, 1)
+	require.Contains(t, user, `pandas.read_excel("/data/in/report.xlsx", sheet_name="Q1", header=2)`)
+	require.Contains(t, user, "The header is on row 3")
+	require.Contains(t, user, "at least 10 data rows")
+	require.Contains(t, user, "First 1 row(s)", "the server's sample cap applies")
+	require.NotContains(t, user, `["2"]`)
+	require.Contains(t, user, "empty: no header row and no data")
+}

@@ -33,7 +33,7 @@ func ToProto(ds *tabular.Dataset) *generatorv1.DatasetProfile {
 		Delimiter: ds.Delimiter,
 	}
 	for _, s := range ds.Sheets {
-		sp := &generatorv1.SheetProfile{Name: s.Name, RowCount: s.RowCount, Truncated: s.Truncated}
+		sp := &generatorv1.SheetProfile{Name: s.Name, RowCount: s.RowCount, Truncated: s.Truncated, HeaderRow: int32(s.HeaderRow)}
 		for _, c := range s.Columns {
 			sp.Columns = append(sp.Columns, &generatorv1.ColumnProfile{
 				Name: c.Name, Type: TypeToProto(c.Type), EmptyCount: c.EmptyCount, DecimalComma: c.DecimalComma,

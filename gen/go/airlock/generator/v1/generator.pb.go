@@ -278,7 +278,11 @@ type SheetProfile struct {
 	// truncated is true when a size limit stopped profiling before the end of
 	// the table: row_count and empty counts then cover only the rows read, and
 	// columns past the column limit are left out.
-	Truncated     bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	Truncated bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// header_row is the 1-based row of a worksheet's header: the first row
+	// with a value. Past 1, pandas.read_excel needs header=header_row-1. Zero
+	// for CSV, where pandas skips blank lines before the header itself.
+	HeaderRow     int32 `protobuf:"varint,6,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -346,6 +350,13 @@ func (x *SheetProfile) GetTruncated() bool {
 		return x.Truncated
 	}
 	return false
+}
+
+func (x *SheetProfile) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
 }
 
 // DatasetProfile describes one input file without carrying its contents.
@@ -770,14 +781,16 @@ const file_airlock_generator_v1_generator_proto_rawDesc = "" +
 	"emptyCount\x12#\n" +
 	"\rdecimal_comma\x18\x04 \x01(\bR\fdecimalComma\"#\n" +
 	"\tSampleRow\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xde\x01\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xfd\x01\n" +
 	"\fSheetProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\acolumns\x18\x02 \x03(\v2#.airlock.generator.v1.ColumnProfileR\acolumns\x12\x1b\n" +
 	"\trow_count\x18\x03 \x01(\x03R\browCount\x12@\n" +
 	"\vsample_rows\x18\x04 \x03(\v2\x1f.airlock.generator.v1.SampleRowR\n" +
 	"sampleRows\x12\x1c\n" +
-	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\xf6\x01\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x06 \x01(\x05R\theaderRow\"\xf6\x01\n" +
 	"\x0eDatasetProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\x06format\x18\x02 \x01(\x0e2#.airlock.generator.v1.DatasetFormatR\x06format\x12\x1d\n" +
