@@ -113,7 +113,7 @@ func openKind(mode Value, present bool) FileOpKind {
 // the name was one.
 func (w *walker) namedFileOp(c Call, q string) bool {
 	switch q {
-	case "open", "io.open", "codecs.open":
+	case "open", "io.open", "codecs.open", "io.FileIO", "_io.FileIO":
 		p, _ := pathArg(c, 0, "file", "filename")
 		mode, ok := pathArg(c, 1, "mode")
 		w.op(c, openKind(mode, ok), p, q)
@@ -134,6 +134,14 @@ func (w *walker) namedFileOp(c Call, q string) bool {
 		src, _ := pathArg(c, 0, "src", "old")
 		dst, _ := pathArg(c, 1, "dst", "new")
 		w.op(c, FileDelete, src, q)
+		w.op(c, FileWrite, dst, q)
+	case "shutil.unpack_archive":
+		src, _ := pathArg(c, 0, "filename")
+		dst, ok := pathArg(c, 1, "extract_dir")
+		if !ok {
+			dst = unknown // the working directory
+		}
+		w.op(c, FileRead, src, q)
 		w.op(c, FileWrite, dst, q)
 	case "shutil.copy", "shutil.copy2", "shutil.copyfile", "shutil.copytree", "os.link", "os.symlink":
 		src, _ := pathArg(c, 0, "src")
