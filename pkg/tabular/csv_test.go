@@ -160,6 +160,10 @@ func TestProfileCSVLimits(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 2, ds.Sheets[0].RowCount)
 		require.True(t, ds.Sheets[0].Truncated)
+		ds, err = profileBytes(t, "rows.csv", []byte("n\n1\n2\n\n"), Options{MaxRows: 2})
+		require.NoError(t, err)
+		require.EqualValues(t, 2, ds.Sheets[0].RowCount)
+		require.False(t, ds.Sheets[0].Truncated, "exactly MaxRows rows is not truncated")
 	})
 	t.Run("no samples", func(t *testing.T) {
 		t.Parallel()

@@ -291,7 +291,9 @@ func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bo
 		}
 		return true // a blank row
 	}
-	cells = cells[:last]
+	if b.started || b.keepBlank {
+		cells = cells[:last]
+	} // else a CSV header: pandas makes a column of every field, blank ones too
 	if len(cells) > b.opts.MaxColumns {
 		cells = cells[:b.opts.MaxColumns]
 		b.sheet.Truncated = true
@@ -310,6 +312,9 @@ func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bo
 		if !b.addEmptyRow() {
 			return false
 		}
+	}
+	if b.atLimit() {
+		return false
 	}
 	for i := len(b.cols); i < len(cells); i++ {
 		// A row wider than the header: pandas names such columns "Unnamed: N"
@@ -338,6 +343,9 @@ func addRow[T ~string | ~[]byte](b *tableBuilder, cells []T, overflow []bool) bo
 
 // addEmptyRow adds a data row with every cell empty.
 func (b *tableBuilder) addEmptyRow() bool {
+	if b.atLimit() {
+		return false
+	}
 	for i := range b.cols {
 		b.cols[i].empty++
 	}
@@ -347,14 +355,19 @@ func (b *tableBuilder) addEmptyRow() bool {
 	return b.countRow()
 }
 
-// countRow counts a data row; it returns false once MaxRows is reached.
-func (b *tableBuilder) countRow() bool {
-	b.sheet.RowCount++
+// atLimit reports, for a data row about to be added, that MaxRows rows
+// have been counted already: the table is truncated there.
+func (b *tableBuilder) atLimit() bool {
 	if b.sheet.RowCount >= b.opts.MaxRows {
 		b.full = true
 		b.sheet.Truncated = true
-		return false
 	}
+	return b.full
+}
+
+// countRow counts a data row.
+func (b *tableBuilder) countRow() bool {
+	b.sheet.RowCount++
 	return true
 }
 

@@ -49,6 +49,7 @@ func TestProfilesAgreeWithPandas(t *testing.T) {
 		"cp1252.csv":  []byte("Kunde;Betrag;Menge\nM\xFCller \x80;3,50;1\nK\xF6ln;1.234,75;2\n"),
 		"tabs.tsv":    []byte("a\tb\tc\n1\tx\t\n2\ty\t\n"),
 		"pipes.csv":   []byte("sku|qty|note\nA-1|5|\"multi\nline\"\nB-2|7|NA\n"),
+		"trail.csv":   []byte("a,b,,\n1,2,,\n3,4,5,\n"),
 		"dupes.csv":   []byte("a,a,,b\n1,2,3,4\n"),
 		"utf16.csv":   utf16LE("x,y\r\n1,2.5\r\n3,4.5\r\n"),
 		"sales.xlsx":  salesWorkbook(t),
