@@ -307,14 +307,18 @@ func (s *Server) WatchRun(req *orchestratorv1.WatchRunRequest, stream orchestrat
 			return false, err
 		}
 		rp := RunProto(cur)
+		done := false
 		for _, t := range trs {
 			seq = t.Seq
 			if err := stream.Send(&orchestratorv1.WatchRunResponse{Run: rp, Event: &orchestratorv1.WatchRunResponse_Transition{
 				Transition: transitionProto(t)}}); err != nil {
 				return false, err
 			}
+			// The stream ends after the final transition itself was sent, never
+			// because the run (read later) has moved on past what was sent.
+			done = Terminal(t.To)
 		}
-		return Terminal(cur.State), nil
+		return done, nil
 	}
 	if done, err := catchUp(); err != nil || done {
 		return s.toStatus(ctx, err)
