@@ -12,20 +12,21 @@ import (
 	"github.com/airlockhq/airlock/services/budget"
 )
 
-// budgetSettings are the budget service's flags. They live at package level
-// because serve and dev bind flags on one set of specs and start another.
-var budgetSettings = struct {
+// budgetSettings are the budget service's flags, one set per spec (serve and
+// dev start the very specs whose flags they bound), so command trees built
+// concurrently (tests) never share them.
+type budgetSettings struct {
 	timeZone      string
 	sweepInterval time.Duration
 	defaultTTL    time.Duration
 	maxTTL        time.Duration
 	batchSize     int
 	workers       int
-}{timeZone: "UTC", sweepInterval: 5 * time.Second, defaultTTL: 10 * time.Minute, maxTTL: 24 * time.Hour, batchSize: 256}
+}
 
 // budgetService holds money before each paid step and settles it after; see services/budget.
 func budgetService() *serviceSpec {
-	s := &budgetSettings
+	s := &budgetSettings{timeZone: "UTC", sweepInterval: 5 * time.Second, defaultTTL: 10 * time.Minute, maxTTL: 24 * time.Hour, batchSize: 256}
 	return &serviceSpec{
 		Name:       "budget",
 		FullName:   budgetv1.BudgetService_ServiceDesc.ServiceName,
@@ -41,7 +42,7 @@ func budgetService() *serviceSpec {
 			fs.IntVar(&s.workers, "budget-workers", s.workers, "transactions in flight at once; 0 means 2 on Postgres, 1 on SQLite")
 		},
 		Start: func(ctx context.Context, env *serviceEnv) (func() error, error) {
-			cfg, err := budgetConfig(env.DB.Dialect)
+			cfg, err := budgetConfig(*s, env.DB.Dialect)
 			if err != nil {
 				return nil, err
 			}
@@ -58,8 +59,7 @@ func budgetService() *serviceSpec {
 	}
 }
 
-func budgetConfig(d database.Dialect) (budget.Config, error) {
-	s := budgetSettings
+func budgetConfig(s budgetSettings, d database.Dialect) (budget.Config, error) {
 	loc, err := time.LoadLocation(s.timeZone)
 	if err != nil || s.timeZone == "" || s.timeZone == "Local" {
 		return budget.Config{}, config.Invalid("budget-time-zone", "%q is not an IANA time zone such as Europe/Paris", s.timeZone)
