@@ -18,7 +18,9 @@ import (
 // The stubs answer at once, so what the benchmark measures is the
 // orchestrator's own work: its store, its state machine and its gRPC hops.
 
-type stubPolicy struct{ policyv1.UnimplementedPolicyServiceServer }
+type stubPolicy struct {
+	policyv1.UnimplementedPolicyServiceServer
+}
 
 func (stubPolicy) Check(_ context.Context, req *policyv1.CheckRequest) (*policyv1.CheckResponse, error) {
 	h := sha256.Sum256([]byte(req.GetCode()))
@@ -49,7 +51,9 @@ func (b *stubBudget) Release(context.Context, *budgetv1.ReleaseRequest) (*budget
 	return &budgetv1.ReleaseResponse{}, nil
 }
 
-type stubExecutor struct{ executorv1.UnimplementedExecutorServiceServer }
+type stubExecutor struct {
+	executorv1.UnimplementedExecutorServiceServer
+}
 
 func (stubExecutor) ExecuteStream(req *executorv1.ExecuteStreamRequest, stream executorv1.ExecutorService_ExecuteStreamServer) error {
 	out := []byte("region,total\nnorth,10\n")
