@@ -402,16 +402,29 @@ func TestWatchEventsAcrossReplicas(t *testing.T) {
 
 // TestEventListenerHealth checks the events health check follows the
 // LISTEN connection on Postgres: up after start, down once the server drops
-// the connection, up again after the listener reconnects.
+// the connection, up again after the listener reconnects; and an event
+// committed while it was away is delivered after it catches up, once.
 func TestEventListenerHealth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.Open(t, dbtest.NewPostgresURL(t), migrations()...)
 	svc := newService(t, db, newClock(time.Now()))
+	setBudget(t, svc, "acme", tenantScope, PeriodMonthly, 100, "")
+	sub := svc.Subscribe("acme", nil)
+	defer sub.Close()
 	require.NoError(t, svc.CheckEvents(ctx))
 	_, err := db.Pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'`)
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%MAX(seq)%budget_events%'`)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return svc.CheckEvents(ctx) != nil }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return svc.CheckEvents(ctx) != nil }, 10*time.Second, 5*time.Millisecond)
+	// Spend while the listener is away: a THRESHOLD event for 50%.
+	r, err := svc.Reserve(ctx, reserveReq("acme", "gap", 60, tenantScope))
+	require.NoError(t, err)
+	_, err = svc.Commit(ctx, "acme", r.ID, 60)
+	require.NoError(t, err)
 	require.Eventually(t, func() bool { return svc.CheckEvents(ctx) == nil }, 10*time.Second, 20*time.Millisecond)
+	e := nextEvent(t, sub)
+	require.Equal(t, EventThreshold, e.Kind)
+	require.Equal(t, int32(50), e.Threshold)
+	requireNoEvent(t, sub)
 }

@@ -422,16 +422,15 @@ func (t *pgTx) Write(_ context.Context, w *Writes) error {
 			c.tenant, c.res, c.entry, c.scopeTenant, c.user, c.kind, c.model, c.amount, c.released, c.at)
 	}
 	for _, e := range w.Events {
-		b.Queue(`INSERT INTO budget_events (id, tenant, kind, scope_kind, subject, threshold, amount_micros,
-			reservation_id, message, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		// Stored, and announced to every listening replica when the
+		// transaction commits, with its sequence number for catch-up.
+		b.Queue(`WITH e AS (INSERT INTO budget_events (id, tenant, kind, scope_kind, subject, threshold, amount_micros,
+				reservation_id, message, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING *)
+			SELECT pg_notify($11, json_build_object('seq', seq, 'id', id, 'tenant', tenant, 'kind', kind,
+				'scope_kind', scope_kind, 'subject', subject, 'threshold', threshold, 'amount', amount_micros,
+				'reservation_id', reservation_id, 'message', message, 'at', at)::text) FROM e`,
 			e.ID, e.Tenant, int16(e.Kind), int16(e.Scope.Kind), e.Scope.Subject, e.Threshold, e.Amount,
-			e.ReservationID, e.Message, micros(e.At))
-		payload, err := json.Marshal(wireEvent(e))
-		if err != nil {
-			return err
-		}
-		// Delivered to every listening replica when the transaction commits.
-		b.Queue(`SELECT pg_notify($1, $2)`, eventChannel, string(payload))
+			e.ReservationID, e.Message, micros(e.At), eventChannel)
 	}
 	return nil
 }
@@ -531,10 +530,14 @@ func (s *PostgresStore) LedgerTotals(ctx context.Context, tenant string) (int64,
 func (s *PostgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Listen implements EventSource with LISTEN on a connection of its own,
-// reconnecting a second after each failure until ctx ends.
+// reconnecting a second after each failure until ctx ends. After a
+// reconnection it catches up from the events table: events stored while it
+// was away are delivered (those that committed out of sequence order during
+// the gap can still be missed; the stream is best effort across failures).
 func (s *PostgresStore) Listen(ctx context.Context, state func(error), fn func(Event)) error {
+	l := &listener{store: s, seen: newSeenSet(4096), deliver: fn}
 	for {
-		err := s.listenOnce(ctx, state, fn)
+		err := l.listenOnce(ctx, state)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -547,8 +550,17 @@ func (s *PostgresStore) Listen(ctx context.Context, state func(error), fn func(E
 	}
 }
 
-func (s *PostgresStore) listenOnce(ctx context.Context, state func(error), fn func(Event)) error {
-	conn, err := s.pool.Acquire(ctx)
+// listener is one Listen call's state across reconnections.
+type listener struct {
+	store   *PostgresStore
+	seen    *seenSet
+	deliver func(Event)
+	lastSeq int64 // highest sequence number delivered or skipped
+	started bool
+}
+
+func (l *listener) listenOnce(ctx context.Context, state func(error)) error {
+	conn, err := l.store.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -564,6 +576,15 @@ func (s *PostgresStore) listenOnce(ctx context.Context, state func(error), fn fu
 			conn.Conn().Close(cctx) //nolint:errcheck // dropping a broken connection
 		}
 	}()
+	if !l.started {
+		// A new listener starts from now: history is in the table, not the stream.
+		if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM budget_events`).Scan(&l.lastSeq); err != nil {
+			return err
+		}
+		l.started = true
+	} else if err := l.catchUp(ctx, conn.Conn()); err != nil {
+		return err
+	}
 	state(nil)
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
@@ -572,30 +593,86 @@ func (s *PostgresStore) listenOnce(ctx context.Context, state func(error), fn fu
 		}
 		var we wireEventJSON
 		if err := json.Unmarshal([]byte(n.Payload), &we); err != nil {
-			continue // not ours: the channel name is shared by every budget replica only
+			continue // not an event: ignore rather than stop the stream
 		}
-		fn(we.event())
+		l.offer(we)
 	}
+}
+
+// catchUp delivers events stored after the last one seen. LISTEN is already
+// on, so an event may arrive both ways; the seen set drops the second.
+func (l *listener) catchUp(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT seq, id, tenant, kind, scope_kind, subject, threshold, amount_micros,
+		reservation_id, message, at FROM budget_events WHERE seq > $1 ORDER BY seq LIMIT 100000`, l.lastSeq)
+	if err != nil {
+		return err
+	}
+	var missed []wireEventJSON
+	for rows.Next() {
+		var we wireEventJSON
+		if err := rows.Scan(&we.Seq, &we.ID, &we.Tenant, &we.Kind, &we.ScopeKind, &we.Subject, &we.Threshold,
+			&we.Amount, &we.ReservationID, &we.Message, &we.At); err != nil {
+			rows.Close()
+			return err
+		}
+		missed = append(missed, we)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, we := range missed {
+		l.offer(we)
+	}
+	return nil
+}
+
+func (l *listener) offer(we wireEventJSON) {
+	if we.Seq > l.lastSeq {
+		l.lastSeq = we.Seq
+	}
+	if l.seen.add(we.ID) {
+		l.deliver(we.event())
+	}
+}
+
+// seenSet remembers the last n event ids.
+type seenSet struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newSeenSet(n int) *seenSet {
+	return &seenSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// add records id and reports whether it was new.
+func (s *seenSet) add(id string) bool {
+	if _, ok := s.ids[id]; ok {
+		return false
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next] = id
+	s.ids[id] = struct{}{}
+	s.next = (s.next + 1) % len(s.ring)
+	return true
 }
 
 // wireEventJSON is an event as NOTIFY carries it.
 type wireEventJSON struct {
+	Seq           int64  `json:"seq"`
 	ID            string `json:"id"`
 	Tenant        string `json:"tenant"`
 	Kind          int16  `json:"kind"`
 	ScopeKind     int16  `json:"scope_kind"`
-	Subject       string `json:"subject,omitempty"`
-	Threshold     int32  `json:"threshold,omitempty"`
+	Subject       string `json:"subject"`
+	Threshold     int32  `json:"threshold"`
 	Amount        int64  `json:"amount"`
-	ReservationID string `json:"reservation_id,omitempty"`
+	ReservationID string `json:"reservation_id"`
 	Message       string `json:"message"`
 	At            int64  `json:"at"`
-}
-
-func wireEvent(e Event) wireEventJSON {
-	return wireEventJSON{ID: e.ID, Tenant: e.Tenant, Kind: int16(e.Kind), ScopeKind: int16(e.Scope.Kind),
-		Subject: e.Scope.Subject, Threshold: e.Threshold, Amount: e.Amount, ReservationID: e.ReservationID,
-		Message: e.Message, At: micros(e.At)}
 }
 
 func (w wireEventJSON) event() Event {
