@@ -74,6 +74,9 @@ type Value struct {
 	Exact bool
 	// Known is true when Text is a known prefix of the value.
 	Known bool
+	// Stream is true for an in-memory buffer or standard stream
+	// (io.StringIO(), sys.stdout): writing to it touches no file.
+	Stream bool
 }
 
 // Call is one call expression.

@@ -68,7 +68,8 @@ func (w *walker) fileOps(_ int32, names []string, method string, _ []int32, _ ma
 	recv := c.ReceiverPath
 	switch method {
 	case "rename", "replace":
-		if recv.Known {
+		// Path.replace(target) takes one argument; str.replace takes two.
+		if recv.Known && len(c.Args)+len(c.Kwargs) == 1 {
 			w.op(c, FileDelete, recv, method)
 			if v, ok := pathArg(c, 0, "target"); ok {
 				w.op(c, FileWrite, v, method)

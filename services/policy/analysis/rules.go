@@ -511,6 +511,9 @@ func placeOf(v Value, roots []string) place {
 
 func (c *checker) fileRules(op FileOp) {
 	v := op.Path
+	if v.Stream {
+		return
+	}
 	if v.Known && isURL(v.Text) {
 		c.add(RuleNetwork, op.Span, fmt.Sprintf("%s reaches the network (%s); the sandbox has no network.", op.Call, v.Text),
 			"Read only the input files under "+c.cfg.InputRoot+".")

@@ -82,6 +82,11 @@ func (w *walker) value(n int32) Value {
 			return joinPath(l, r)
 		}
 	case kAttribute:
+		for _, q := range w.resolve(n) {
+			if q == "sys.stdout" || q == "sys.stderr" {
+				return Value{Stream: true}
+			}
+		}
 		if a := t.child(n, fAttribute); a >= 0 && w.ident(a) == "parent" {
 			return parentDir(w.value(t.child(n, fObject)))
 		}
@@ -268,6 +273,8 @@ func (w *walker) callValue(n int32) Value {
 			if len(args) == 1 {
 				return parentDir(w.value(args[0]))
 			}
+		case "io.StringIO", "io.BytesIO":
+			return Value{Stream: true}
 		case "open", "io.open", "pandas.ExcelWriter":
 			// The handle stands for the file it opened.
 			if len(args) > 0 {
