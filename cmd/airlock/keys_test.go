@@ -85,6 +85,7 @@ func TestKeysCLI(t *testing.T) {
 	t.Setenv("AIRLOCK_ADDR", d.addr)
 	t.Setenv("AIRLOCK_TOKEN", "")
 	t.Setenv("AIRLOCK_DATA_DIR", d.dataDir) // where the CLI finds admin.key
+	t.Setenv("AIRLOCK_TLS_CA", "")          // dev here serves plaintext
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("AIRLOCK_DATABASE_URL", "")
 
