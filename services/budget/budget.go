@@ -52,7 +52,7 @@ func (e *QuotaError) Error() string {
 func (e *QuotaError) Unwrap() error { return ErrInsufficientFunds }
 
 // ScopeKind says whose money a scope is; values match the proto enum.
-type ScopeKind int16
+type ScopeKind int32
 
 // Scope kinds.
 const (
@@ -76,7 +76,7 @@ func (s Scope) String() string {
 }
 
 // Period is how often a budget starts again; values match the proto enum.
-type Period int16
+type Period int32
 
 // Periods.
 const (
@@ -87,7 +87,7 @@ const (
 )
 
 // CostKind says what money is for; values match the proto enum.
-type CostKind int16
+type CostKind int32
 
 // Cost kinds.
 const (

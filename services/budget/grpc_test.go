@@ -428,3 +428,22 @@ func TestEventListenerHealth(t *testing.T) {
 	require.Equal(t, int32(50), e.Threshold)
 	requireNoEvent(t, sub)
 }
+
+// TestEnumOverflowIsInvalid checks enum values past int16 are refused, not
+// wrapped onto a valid value.
+func TestEnumOverflowIsInvalid(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.Open(t, dbtest.NewSQLiteURL(t), migrations()...)
+	addr := startServer(t, newService(t, db, newClock(time.Now())))
+	op, svcC := dial(t, addr, "op-acme"), dial(t, addr, "svc-acme")
+	_, err := op.SetBudget(ctx, &budgetv1.SetBudgetRequest{Scope: &budgetv1.Scope{Kind: 65537}, Period: budgetv1.Period_PERIOD_DAILY, LimitMicros: 1})
+	requireField(t, err, "scope.kind")
+	_, err = op.SetBudget(ctx, &budgetv1.SetBudgetRequest{Scope: pbTenant(), Period: 65537, LimitMicros: 1})
+	requireField(t, err, "period")
+	_, err = svcC.Reserve(ctx, &budgetv1.ReserveRequest{Scopes: []*budgetv1.Scope{pbTenant()}, AmountMicros: 1,
+		IdempotencyKey: "k", Kind: 65537})
+	requireField(t, err, "kind")
+	_, err = op.GetBudget(ctx, &budgetv1.GetBudgetRequest{Scope: pbTenant()})
+	require.Equal(t, codes.NotFound, status.Code(err), "nothing was stored")
+}
