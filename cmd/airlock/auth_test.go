@@ -79,11 +79,11 @@ func requireFailsLikeMissing(t *testing.T, want codes.Code, rpc string, foreignI
 // GetBudget, GetUsage, Commit, Release, WatchEvents (tenant-wide), Reserve
 // with another tenant's idempotency key;
 // PolicyService GetPolicy, ListPolicies, Check (with a tenant's own policy).
-//
-// Not parallel: two in-process dev servers race on package-level flag state.
 func TestCrossTenantIsolation(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
 			args := []string{"--policy-dir", tenantPolicies(t)}
 			if dialect == "postgres" {
 				args = append(args, "--database-url", dbtest.NewPostgresURL(t))

@@ -26,9 +26,8 @@ import (
 	"github.com/airlockhq/airlock/pkg/database/dbtest"
 )
 
-// Not parallel: two in-process dev servers race on package-level flag
-// state (orchestratorConfig in service_orchestrator.go).
 func TestDevCreatesAndReusesAdminKey(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()

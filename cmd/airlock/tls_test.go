@@ -142,9 +142,8 @@ func TestTLSAndTheCLIsCA(t *testing.T) {
 	requireCode(t, codes.Unavailable, err, "plaintext to a TLS server fails")
 }
 
-// Not parallel: two in-process dev servers race on package-level flag
-// state (orchestratorConfig in service_orchestrator.go).
 func TestMutualTLSRefusesWrongCA(t *testing.T) {
+	t.Parallel()
 	ca := newPKI(t, "cluster")
 	srvCert, srvKey := ca.issue(t, "server", auth.ServiceCertURIPrefix+"dev")
 	d := startDev(t, t.TempDir(), "--tls-cert", srvCert, "--tls-key", srvKey,
@@ -182,8 +181,8 @@ func TestMutualTLSRefusesWrongCA(t *testing.T) {
 	require.NotEmpty(t, keys)
 }
 
-// Not parallel: in-process servers share package-level flag state.
 func TestServiceCertificateAloneUnderMutualTLS(t *testing.T) {
+	t.Parallel()
 	ca := newPKI(t, "cluster")
 	srvCert, srvKey := ca.issue(t, "budget", auth.ServiceCertURIPrefix+"budget")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
