@@ -98,6 +98,9 @@ type Engine struct {
 	profile Profiler
 	hub     *hub
 
+	// ready closes once the services the engine calls answer; runs wait for it.
+	ready chan struct{}
+
 	mu      sync.Mutex
 	base    context.Context
 	running map[string]context.CancelCauseFunc
@@ -110,7 +113,7 @@ var errUserCancel = errors.New("cancelled by request")
 // NewEngine returns an engine; call Start before submitting.
 func NewEngine(store Store, clients Clients, prices *pricing.Table, cfg Config, profile Profiler, log *slog.Logger) *Engine {
 	return &Engine{store: store, clients: clients, prices: prices, cfg: cfg, log: log, profile: profile,
-		hub: newHub(), running: map[string]context.CancelCauseFunc{}}
+		hub: newHub(), running: map[string]context.CancelCauseFunc{}, ready: make(chan struct{})}
 }
 
 // Start lets the engine take runs under ctx and, once ready returns nil,
@@ -133,6 +136,7 @@ func (e *Engine) Start(ctx context.Context, ready func(context.Context) error) {
 				return
 			}
 		}
+		close(e.ready)
 		if err := e.Recover(ctx); err != nil && ctx.Err() == nil {
 			e.log.ErrorContext(ctx, "resuming runs", "error", err)
 		}
@@ -265,13 +269,32 @@ func (e *Engine) Store() Store { return e.store }
 
 // transition stores a state change and tells watchers.
 func (e *Engine) transition(ctx context.Context, r *Run, to State, msg string, upd RunUpdate) error {
-	if err := e.store.Transition(ctx, r.ID, r.State, to, msg, upd); err != nil {
+	return e.atomically(ctx, r, nil, to, msg, upd)
+}
+
+// atomically stores fn's writes and r's change to state to in one
+// transaction, then tells watchers (only once it is committed).
+func (e *Engine) atomically(ctx context.Context, r *Run, fn func(Store) error, to State, msg string, upd RunUpdate) error {
+	err := e.store.InTx(ctx, func(st Store) error {
+		if fn != nil {
+			if err := fn(st); err != nil {
+				return err
+			}
+		}
+		return st.Transition(ctx, r.ID, r.State, to, msg, upd)
+	})
+	if err != nil {
 		return err
 	}
+	e.published(ctx, r, to, msg)
+	return nil
+}
+
+// published logs and tells watchers of a transition stored by a transaction of the caller's.
+func (e *Engine) published(ctx context.Context, r *Run, to State, msg string) {
 	e.log.InfoContext(ctx, "run transition", "run_id", r.ID, "from", r.State.String(), "to", to.String(), "message", msg)
 	e.hub.publish(r.ID, Event{Transition: &Transition{From: r.State, To: to, Message: msg, At: time.Now().UTC()}})
 	r.State = to
-	return nil
 }
 
 // finish ends a run: it releases every reservation the run still holds, then
@@ -305,6 +328,11 @@ func (e *Engine) finish(ctx context.Context, r *Run, to State, reason string) {
 // drive moves a run through its states until it ends or ctx ends.
 func (e *Engine) drive(ctx context.Context, id, tenant string, recovered bool) {
 	log := e.log.With("run_id", id)
+	select { // a run submitted while the process starts waits for its peers
+	case <-e.ready:
+	case <-ctx.Done():
+		return
+	}
 	for {
 		r, err := e.store.GetRun(ctx, tenant, id)
 		if err != nil {

@@ -22,7 +22,8 @@ const (
 // reserve holds amount for one paid step of r against the tenant's and the
 // requester's budgets, and records the reservation before the step starts. A
 // refusal ends the run BUDGET_EXCEEDED.
-func (e *Engine) reserve(ctx context.Context, r *Run, kind string, amount int64, ttl time.Duration, model string) (Reservation, error) {
+// also, when set, is stored in the same transaction as the reservation's record.
+func (e *Engine) reserve(ctx context.Context, r *Run, kind string, amount int64, ttl time.Duration, model string, also func(Store) error) (Reservation, error) {
 	if amount <= 0 {
 		amount = 1 // the budget service wants a positive amount; a free step still proves the budget is open
 	}
@@ -49,7 +50,16 @@ func (e *Engine) reserve(ctx context.Context, r *Run, kind string, amount int64,
 		return Reservation{}, fmt.Errorf("reserving %s for %s: %w", formatMicros(amount), kindWord(kind), err)
 	}
 	res := Reservation{ID: resp.GetReservation().GetId(), RunID: r.ID, Kind: kind, Amount: amount}
-	if err := e.store.AddReservation(context.WithoutCancel(ctx), res); err != nil {
+	err = e.store.InTx(context.WithoutCancel(ctx), func(st Store) error {
+		if err := st.AddReservation(ctx, res); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(st)
+		}
+		return nil
+	})
+	if err != nil {
 		e.release(ctx, r, res, "the orchestrator could not record it")
 		return Reservation{}, err
 	}
@@ -63,8 +73,10 @@ func kindWord(kind string) string {
 	return "execution"
 }
 
-// commit settles a reservation with the actual cost and adds it to the run.
-func (e *Engine) commit(ctx context.Context, r *Run, res Reservation, actual int64) error {
+// commit settles a reservation with the actual cost in the budget service,
+// then stores the settlement, the cost, and also's writes (when set) in one
+// transaction.
+func (e *Engine) commit(ctx context.Context, r *Run, res Reservation, actual int64, also func(Store) error) error {
 	ctx = context.WithoutCancel(ctx)
 	if actual < 0 {
 		actual = 0
@@ -75,14 +87,23 @@ func (e *Engine) commit(ctx context.Context, r *Run, res Reservation, actual int
 	if err != nil {
 		return fmt.Errorf("settling %s: %w", kindWord(res.Kind), err)
 	}
-	if err := e.store.DeleteReservation(ctx, res.ID); err != nil {
-		return err
-	}
 	llm, compute := actual, int64(0)
 	if res.Kind == kindCompute {
 		llm, compute = 0, actual
 	}
-	if err := e.store.AddCost(ctx, r.ID, llm, compute); err != nil {
+	err = e.store.InTx(ctx, func(st Store) error {
+		if err := st.DeleteReservation(ctx, res.ID); err != nil {
+			return err
+		}
+		if err := st.AddCost(ctx, r.ID, llm, compute); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(st)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	r.LLMMicros += llm

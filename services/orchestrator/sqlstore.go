@@ -21,14 +21,24 @@ import (
 // share the queries, written with $n placeholders and rebound for SQLite.
 type SQLStore struct {
 	db *database.DB
+	// q runs queries: the database, or the transaction of InTx.
+	q  querier
+	tx *sql.Tx
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 var _ Store = (*SQLStore)(nil)
 
 // NewSQLStore returns a store on db, which must have Migrations applied.
-func NewSQLStore(db *database.DB) *SQLStore { return &SQLStore{db: db} }
+func NewSQLStore(db *database.DB) *SQLStore { return &SQLStore{db: db, q: db.SQL} }
 
-func (s *SQLStore) q(query string) string { return database.Rebind(s.db.Dialect, query) }
+func (s *SQLStore) rb(query string) string { return database.Rebind(s.db.Dialect, query) }
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -71,7 +81,10 @@ func decodePrincipal(s string) (auth.Principal, error) {
 	return p, nil
 }
 
-func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *SQLStore) inTx(ctx context.Context, fn func(tx querier) error) error {
+	if s.tx != nil {
+		return fn(s.tx) // already in InTx: part of that transaction
+	}
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -83,11 +96,21 @@ func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// InTx implements Store: fn's writes commit together, or not at all.
+func (s *SQLStore) InTx(ctx context.Context, fn func(Store) error) error {
+	if s.tx != nil {
+		return fn(s)
+	}
+	return s.inTx(ctx, func(q querier) error {
+		return fn(&SQLStore{db: s.db, q: q, tx: q.(*sql.Tx)})
+	})
+}
+
 // CreateRun implements Store.
 func (s *SQLStore) CreateRun(ctx context.Context, r *Run) (*Run, bool, error) {
 	if r.IdempotencyKey != "" {
 		var id string
-		err := s.db.SQL.QueryRowContext(ctx, s.q(`SELECT id FROM orchestrator_runs
+		err := s.q.QueryRowContext(ctx, s.rb(`SELECT id FROM orchestrator_runs
 			WHERE tenant = $1 AND requester = $2 AND idempotency_key = $3`),
 			r.Tenant, r.Requester, r.IdempotencyKey).Scan(&id)
 		if err == nil {
@@ -100,8 +123,8 @@ func (s *SQLStore) CreateRun(ctx context.Context, r *Run) (*Run, bool, error) {
 	}
 	now := time.Now().UTC()
 	r.CreatedAt, r.UpdatedAt = now, now
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO orchestrator_runs
+	err := s.inTx(ctx, func(tx querier) error {
+		if _, err := tx.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_runs
 			(id, tenant, requester, principal, state, prompt, supplied_code, policy_id, max_attempts,
 			 idempotency_key, trace_id, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
@@ -110,13 +133,13 @@ func (s *SQLStore) CreateRun(ctx context.Context, r *Run) (*Run, bool, error) {
 			return err
 		}
 		for i, in := range r.Inputs {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO orchestrator_run_inputs
+			if _, err := tx.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_run_inputs
 				(run_id, position, file_id, name, size_bytes, sha256) VALUES ($1, $2, $3, $4, $5, $6)`),
 				r.ID, i, in.ID, in.Name, in.Size, in.SHA256); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO orchestrator_transitions
+		_, err := tx.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_transitions
 			(run_id, seq, from_state, to_state, message, at) VALUES ($1, 1, 0, $2, $3, $4)`),
 			r.ID, int32(r.State), "run received", nanos(now))
 		return err
@@ -124,7 +147,7 @@ func (s *SQLStore) CreateRun(ctx context.Context, r *Run) (*Run, bool, error) {
 	if err != nil {
 		if r.IdempotencyKey != "" && isUniqueViolation(err) {
 			var id string
-			if err := s.db.SQL.QueryRowContext(ctx, s.q(`SELECT id FROM orchestrator_runs
+			if err := s.q.QueryRowContext(ctx, s.rb(`SELECT id FROM orchestrator_runs
 				WHERE tenant = $1 AND requester = $2 AND idempotency_key = $3`),
 				r.Tenant, r.Requester, r.IdempotencyKey).Scan(&id); err == nil {
 				existing, err := s.GetRun(ctx, r.Tenant, id)
@@ -170,7 +193,7 @@ func scanRun(sc scanner) (*Run, error) {
 
 // GetRun implements Store.
 func (s *SQLStore) GetRun(ctx context.Context, tenant, id string) (*Run, error) {
-	r, err := scanRun(s.db.SQL.QueryRowContext(ctx, s.q(`SELECT `+runColumns+`
+	r, err := scanRun(s.q.QueryRowContext(ctx, s.rb(`SELECT `+runColumns+`
 		FROM orchestrator_runs WHERE id = $1 AND tenant = $2`), id, tenant))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -185,7 +208,7 @@ func (s *SQLStore) GetRun(ctx context.Context, tenant, id string) (*Run, error) 
 }
 
 func (s *SQLStore) loadDetails(ctx context.Context, r *Run) error {
-	rows, err := s.db.SQL.QueryContext(ctx, s.q(`SELECT file_id, name, size_bytes, sha256
+	rows, err := s.q.QueryContext(ctx, s.rb(`SELECT file_id, name, size_bytes, sha256
 		FROM orchestrator_run_inputs WHERE run_id = $1 ORDER BY position`), r.ID)
 	if err != nil {
 		return fmt.Errorf("reading run inputs: %w", err)
@@ -204,7 +227,7 @@ func (s *SQLStore) loadDetails(ctx context.Context, r *Run) error {
 		return err
 	}
 
-	rows, err = s.db.SQL.QueryContext(ctx, s.q(`SELECT number, status, code, code_sha256, explanation,
+	rows, err = s.q.QueryContext(ctx, s.rb(`SELECT number, status, code, code_sha256, explanation,
 		check_result, generation_micros, execution, execution_micros, created_at
 		FROM orchestrator_attempts WHERE run_id = $1 ORDER BY number`), r.ID)
 	if err != nil {
@@ -242,7 +265,7 @@ func (s *SQLStore) loadDetails(ctx context.Context, r *Run) error {
 		return err
 	}
 
-	rows, err = s.db.SQL.QueryContext(ctx, s.q(`SELECT id, name, size_bytes, sha256 FROM orchestrator_files
+	rows, err = s.q.QueryContext(ctx, s.rb(`SELECT id, name, size_bytes, sha256 FROM orchestrator_files
 		WHERE run_id = $1 AND kind = $2 AND complete = $3 ORDER BY name`), r.ID, FileOutput, true)
 	if err != nil {
 		return fmt.Errorf("reading outputs: %w", err)
@@ -287,7 +310,7 @@ func (s *SQLStore) ListRuns(ctx context.Context, p ListParams) ([]*Run, error) {
 }
 
 func (s *SQLStore) queryRuns(ctx context.Context, query string, args ...any) ([]*Run, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.q.QueryContext(ctx, s.rb(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
@@ -327,7 +350,7 @@ func (s *SQLStore) ActiveRuns(ctx context.Context) ([]*Run, error) {
 // Transition implements Store.
 func (s *SQLStore) Transition(ctx context.Context, id string, from, to State, message string, upd RunUpdate) error {
 	now := time.Now().UTC()
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx querier) error {
 		set := "state = $1, updated_at = $2"
 		args := []any{int32(to), nanos(now)}
 		if upd.FailureReason != "" {
@@ -343,7 +366,7 @@ func (s *SQLStore) Transition(ctx context.Context, id string, from, to State, me
 			set += fmt.Sprintf(", finished_at = $%d", len(args))
 		}
 		args = append(args, id, int32(from))
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE orchestrator_runs SET `+set+
+		res, err := tx.ExecContext(ctx, s.rb(`UPDATE orchestrator_runs SET `+set+
 			fmt.Sprintf(` WHERE id = $%d AND state = $%d`, len(args)-1, len(args))), args...)
 		if err != nil {
 			return fmt.Errorf("storing transition: %w", err)
@@ -351,7 +374,7 @@ func (s *SQLStore) Transition(ctx context.Context, id string, from, to State, me
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrConflict
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO orchestrator_transitions (run_id, seq, from_state, to_state, message, at)
+		_, err = tx.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_transitions (run_id, seq, from_state, to_state, message, at)
 			SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM orchestrator_transitions WHERE run_id = $1`),
 			id, int32(from), int32(to), message, nanos(now))
 		if err != nil {
@@ -363,7 +386,7 @@ func (s *SQLStore) Transition(ctx context.Context, id string, from, to State, me
 
 // Transitions implements Store.
 func (s *SQLStore) Transitions(ctx context.Context, id string, after int) ([]Transition, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, s.q(`SELECT seq, from_state, to_state, message, at
+	rows, err := s.q.QueryContext(ctx, s.rb(`SELECT seq, from_state, to_state, message, at
 		FROM orchestrator_transitions WHERE run_id = $1 AND seq > $2 ORDER BY seq`), id, after)
 	if err != nil {
 		return nil, fmt.Errorf("reading transitions: %w", err)
@@ -384,7 +407,7 @@ func (s *SQLStore) Transitions(ctx context.Context, id string, after int) ([]Tra
 }
 
 func (s *SQLStore) execOne(ctx context.Context, what, query string, args ...any) error {
-	res, err := s.db.SQL.ExecContext(ctx, s.q(query), args...)
+	res, err := s.q.ExecContext(ctx, s.rb(query), args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -423,7 +446,7 @@ func (s *SQLStore) PutAttempt(ctx context.Context, runID string, a *Attempt) err
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = time.Now().UTC()
 	}
-	_, err = s.db.SQL.ExecContext(ctx, s.q(`INSERT INTO orchestrator_attempts
+	_, err = s.q.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_attempts
 		(run_id, number, status, code, code_sha256, explanation, check_result, generation_micros, execution, execution_micros, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (run_id, number) DO UPDATE SET status = excluded.status, code = excluded.code,
@@ -446,7 +469,7 @@ func (s *SQLStore) AddCost(ctx context.Context, runID string, llm, compute int64
 
 // AddReservation implements Store.
 func (s *SQLStore) AddReservation(ctx context.Context, r Reservation) error {
-	_, err := s.db.SQL.ExecContext(ctx, s.q(`INSERT INTO orchestrator_reservations (id, run_id, kind, amount_micros, created_at)
+	_, err := s.q.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_reservations (id, run_id, kind, amount_micros, created_at)
 		VALUES ($1, $2, $3, $4, $5)`), r.ID, r.RunID, r.Kind, r.Amount, nanos(time.Now()))
 	if err != nil {
 		return fmt.Errorf("storing reservation: %w", err)
@@ -456,7 +479,7 @@ func (s *SQLStore) AddReservation(ctx context.Context, r Reservation) error {
 
 // DeleteReservation implements Store.
 func (s *SQLStore) DeleteReservation(ctx context.Context, id string) error {
-	_, err := s.db.SQL.ExecContext(ctx, s.q(`DELETE FROM orchestrator_reservations WHERE id = $1`), id)
+	_, err := s.q.ExecContext(ctx, s.rb(`DELETE FROM orchestrator_reservations WHERE id = $1`), id)
 	if err != nil {
 		return fmt.Errorf("forgetting reservation: %w", err)
 	}
@@ -465,7 +488,7 @@ func (s *SQLStore) DeleteReservation(ctx context.Context, id string) error {
 
 // Reservations implements Store.
 func (s *SQLStore) Reservations(ctx context.Context, runID string) ([]Reservation, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, s.q(`SELECT id, run_id, kind, amount_micros FROM orchestrator_reservations
+	rows, err := s.q.QueryContext(ctx, s.rb(`SELECT id, run_id, kind, amount_micros FROM orchestrator_reservations
 		WHERE run_id = $1 ORDER BY created_at`), runID)
 	if err != nil {
 		return nil, fmt.Errorf("reading reservations: %w", err)
@@ -487,7 +510,7 @@ func (s *SQLStore) CreateFile(ctx context.Context, f *File) error {
 	if f.CreatedAt.IsZero() {
 		f.CreatedAt = time.Now().UTC()
 	}
-	_, err := s.db.SQL.ExecContext(ctx, s.q(`INSERT INTO orchestrator_files (id, tenant, owner, run_id, kind, name, created_at)
+	_, err := s.q.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_files (id, tenant, owner, run_id, kind, name, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`), f.ID, f.Tenant, f.Owner, f.RunID, f.Kind, f.Name, nanos(f.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("storing file: %w", err)
@@ -497,7 +520,7 @@ func (s *SQLStore) CreateFile(ctx context.Context, f *File) error {
 
 // AppendChunk implements Store.
 func (s *SQLStore) AppendChunk(ctx context.Context, fileID string, seq int, data []byte) error {
-	_, err := s.db.SQL.ExecContext(ctx, s.q(`INSERT INTO orchestrator_file_chunks (file_id, seq, data) VALUES ($1, $2, $3)`),
+	_, err := s.q.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_file_chunks (file_id, seq, data) VALUES ($1, $2, $3)`),
 		fileID, seq, data)
 	if err != nil {
 		return fmt.Errorf("storing file chunk: %w", err)
@@ -513,11 +536,11 @@ func (s *SQLStore) CompleteFile(ctx context.Context, fileID string, size int64, 
 
 // DeleteFile implements Store.
 func (s *SQLStore) DeleteFile(ctx context.Context, fileID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM orchestrator_file_chunks WHERE file_id = $1`), fileID); err != nil {
+	return s.inTx(ctx, func(tx querier) error {
+		if _, err := tx.ExecContext(ctx, s.rb(`DELETE FROM orchestrator_file_chunks WHERE file_id = $1`), fileID); err != nil {
 			return fmt.Errorf("deleting file: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM orchestrator_files WHERE id = $1`), fileID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rb(`DELETE FROM orchestrator_files WHERE id = $1`), fileID); err != nil {
 			return fmt.Errorf("deleting file: %w", err)
 		}
 		return nil
@@ -528,7 +551,7 @@ func (s *SQLStore) DeleteFile(ctx context.Context, fileID string) error {
 func (s *SQLStore) GetFile(ctx context.Context, tenant, id string) (*File, error) {
 	var f File
 	var created int64
-	err := s.db.SQL.QueryRowContext(ctx, s.q(`SELECT id, name, size_bytes, sha256, tenant, owner, run_id, kind, created_at
+	err := s.q.QueryRowContext(ctx, s.rb(`SELECT id, name, size_bytes, sha256, tenant, owner, run_id, kind, created_at
 		FROM orchestrator_files WHERE id = $1 AND tenant = $2 AND complete = $3`), id, tenant, true).
 		Scan(&f.ID, &f.Name, &f.Size, &f.SHA256, &f.Tenant, &f.Owner, &f.RunID, &f.Kind, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -546,7 +569,7 @@ func (s *SQLStore) GetFile(ctx context.Context, tenant, id string) (*File, error
 func (s *SQLStore) ReadChunks(ctx context.Context, fileID string, fn func([]byte) error) error {
 	for seq := 0; ; seq++ {
 		var data []byte
-		err := s.db.SQL.QueryRowContext(ctx, s.q(`SELECT data FROM orchestrator_file_chunks WHERE file_id = $1 AND seq = $2`),
+		err := s.q.QueryRowContext(ctx, s.rb(`SELECT data FROM orchestrator_file_chunks WHERE file_id = $1 AND seq = $2`),
 			fileID, seq).Scan(&data)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -562,7 +585,7 @@ func (s *SQLStore) ReadChunks(ctx context.Context, fileID string, fn func([]byte
 
 // DeleteIncompleteFiles implements Store.
 func (s *SQLStore) DeleteIncompleteFiles(ctx context.Context, before time.Time) (int, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, s.q(`SELECT id FROM orchestrator_files WHERE complete = $1 AND created_at < $2`),
+	rows, err := s.q.QueryContext(ctx, s.rb(`SELECT id FROM orchestrator_files WHERE complete = $1 AND created_at < $2`),
 		false, nanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("finding abandoned uploads: %w", err)

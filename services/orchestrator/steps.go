@@ -43,11 +43,9 @@ func sha256Hex(s string) string {
 
 func (e *Engine) stepReceived(ctx context.Context, r *Run) error {
 	if r.SuppliedCode != "" {
-		if err := e.store.PutAttempt(ctx, r.ID, &Attempt{Number: 1, Status: AttemptChecking,
-			Code: r.SuppliedCode, CodeSHA256: sha256Hex(r.SuppliedCode)}); err != nil {
-			return err
-		}
-		return e.transition(ctx, r, stChecking, "checking the supplied code against the policy", RunUpdate{})
+		att := &Attempt{Number: 1, Status: AttemptChecking, Code: r.SuppliedCode, CodeSHA256: sha256Hex(r.SuppliedCode)}
+		return e.atomically(ctx, r, func(st Store) error { return st.PutAttempt(ctx, r.ID, att) },
+			stChecking, "checking the supplied code against the policy", RunUpdate{})
 	}
 	return e.transition(ctx, r, stGenerate, "generating code (attempt 1)", RunUpdate{})
 }
@@ -142,7 +140,7 @@ func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
 	if err != nil {
 		return end(stFailed, "pricing model %s: %v", e.cfg.Model, err)
 	}
-	res, err := e.reserve(ctx, r, kindLLM, estimate, e.cfg.GenerateTimeout+5*time.Minute, e.cfg.Model)
+	res, err := e.reserve(ctx, r, kindLLM, estimate, e.cfg.GenerateTimeout+5*time.Minute, e.cfg.Model, nil)
 	if err != nil {
 		return err
 	}
@@ -170,21 +168,32 @@ func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
 			cost = c
 		}
 	}
-	if err := e.commit(ctx, r, res, cost); err != nil {
-		return err
-	}
-	if strings.TrimSpace(resp.GetCode()) == "" {
+	code := resp.GetCode()
+	if strings.TrimSpace(code) == "" {
+		if err := e.commit(ctx, r, res, cost, nil); err != nil {
+			return err
+		}
 		return end(stFailed, "the model returned no code (attempt %d)", n)
 	}
 	att.Status = AttemptChecking
-	att.Code = resp.GetCode()
-	att.CodeSHA256 = sha256Hex(att.Code)
+	att.Code = code
+	att.CodeSHA256 = sha256Hex(code)
 	att.Explanation = resp.GetExplanation()
 	att.GenerationMicros = cost
-	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+	// The settlement, the code and the move to CHECKING are stored together.
+	var moved bool
+	err = e.commit(ctx, r, res, cost, func(st Store) error {
+		if err := st.PutAttempt(ctx, r.ID, att); err != nil {
+			return err
+		}
+		moved = true
+		return st.Transition(ctx, r.ID, r.State, stChecking, fmt.Sprintf("checking attempt %d against the policy", n), RunUpdate{})
+	})
+	if err != nil || !moved {
 		return err
 	}
-	return e.transition(ctx, r, stChecking, fmt.Sprintf("checking attempt %d against the policy", n), RunUpdate{})
+	e.published(ctx, r, stChecking, fmt.Sprintf("checking attempt %d against the policy", n))
+	return nil
 }
 
 // allowedImports asks the policy for its allow-list, so the model writes code
@@ -227,26 +236,30 @@ func (e *Engine) stepCheck(ctx context.Context, r *Run) error {
 	}
 	att.Check = resp
 	att.Status = AttemptChecked
-	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
-		return err
-	}
+	save := func(st Store) error { return st.PutAttempt(ctx, r.ID, att) }
 	switch resp.GetVerdict() {
 	case policyv1.Verdict_VERDICT_ALLOW:
-		return e.transition(ctx, r, stExecuting, fmt.Sprintf("policy %s allows attempt %d; executing", resp.GetPolicyId(), att.Number), RunUpdate{})
+		return e.atomically(ctx, r, save, stExecuting, fmt.Sprintf("policy %s allows attempt %d; executing", resp.GetPolicyId(), att.Number), RunUpdate{})
 	case policyv1.Verdict_VERDICT_REVIEW:
 		ap, err := e.findOrCreateApproval(ctx, r, att)
 		if err != nil {
 			return err
 		}
 		id := ap.GetId()
-		return e.transition(ctx, r, stAwaiting, fmt.Sprintf("policy %s asks for review (%s); waiting for approval %s",
+		return e.atomically(ctx, r, save, stAwaiting, fmt.Sprintf("policy %s asks for review (%s); waiting for approval %s",
 			resp.GetPolicyId(), findingsSummary(resp.GetFindings()), id), RunUpdate{ApprovalID: &id})
 	case policyv1.Verdict_VERDICT_DENY:
 		if r.Prompt != "" && att.Number < r.MaxAttempts {
-			return e.transition(ctx, r, stGenerate, fmt.Sprintf("policy denied attempt %d (%s); generating attempt %d with the findings",
+			return e.atomically(ctx, r, save, stGenerate, fmt.Sprintf("policy denied attempt %d (%s); generating attempt %d with the findings",
 				att.Number, findingsSummary(resp.GetFindings()), att.Number+1), RunUpdate{})
 		}
+		if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+			return err
+		}
 		return end(stDenied, "policy %s denied attempt %d: %s", resp.GetPolicyId(), att.Number, findingsSummary(resp.GetFindings()))
+	}
+	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+		return err
 	}
 	return end(stFailed, "the policy returned verdict %s", resp.GetVerdict())
 }
@@ -425,14 +438,12 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.reserve(ctx, r, kindCompute, estimate, timeout+5*time.Minute, "")
-	if err != nil {
-		return err
-	}
-	// Recorded before the sandbox starts: after a crash this attempt is never re-run.
+	// The attempt is recorded as executing, with the reservation, before the
+	// sandbox starts: after a crash it is never run again.
 	att.Status = AttemptExecuting
-	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
-		e.release(ctx, r, res, "the execution could not be recorded")
+	res, err := e.reserve(ctx, r, kindCompute, estimate, timeout+5*time.Minute, "",
+		func(st Store) error { return st.PutAttempt(ctx, r.ID, att) })
+	if err != nil {
 		return err
 	}
 	result, err := e.execute(ctx, r, &executorv1.ExecuteRequest{
@@ -453,31 +464,45 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 	if err != nil {
 		actual = estimate
 	}
-	if err := e.commit(ctx, r, res, actual); err != nil {
-		return err
-	}
 	files := result.GetOutputFiles()
 	result.OutputFiles = nil
 	for _, f := range files {
-		if err := e.saveOutput(ctx, r, f); err != nil {
-			return err
-		}
 		result.OutputFiles = append(result.OutputFiles, &executorv1.OutputFile{Name: f.GetName(), SizeBytes: f.GetSizeBytes(), Sha256: f.GetSha256()})
 	}
 	att.Status = AttemptExecuted
 	att.Execution = result
 	att.ExecutionMicros = actual
-	if err := e.store.PutAttempt(ctx, r.ID, att); err != nil {
+	to, msg := stFailed, ""
+	why := describeExit(result)
+	switch {
+	case result.GetTerminationReason() == executorv1.TerminationReason_TERMINATION_REASON_EXITED && result.GetExitCode() == 0:
+		to, msg = stSucceeded, fmt.Sprintf("attempt %d succeeded with %d output files", att.Number, len(files))
+	case r.Prompt != "" && att.Number < r.MaxAttempts:
+		to, msg = stGenerate, fmt.Sprintf("attempt %d %s; generating attempt %d with the error", att.Number, why, att.Number+1)
+	}
+	// Settlement, outputs, the attempt's result and the next state: one transaction.
+	err = e.commit(ctx, r, res, actual, func(st Store) error {
+		for _, f := range files {
+			if err := e.saveOutput(ctx, st, r, f); err != nil {
+				return err
+			}
+		}
+		if err := st.PutAttempt(ctx, r.ID, att); err != nil {
+			return err
+		}
+		if to == stFailed {
+			return nil // finish stores the end with its reason
+		}
+		return st.Transition(ctx, r.ID, r.State, to, msg, RunUpdate{})
+	})
+	if err != nil {
 		return err
 	}
-	if result.GetTerminationReason() == executorv1.TerminationReason_TERMINATION_REASON_EXITED && result.GetExitCode() == 0 {
-		return e.transition(ctx, r, stSucceeded, fmt.Sprintf("attempt %d succeeded with %d output files", att.Number, len(files)), RunUpdate{})
+	if to == stFailed {
+		return end(stFailed, "attempt %d %s", att.Number, why)
 	}
-	why := describeExit(result)
-	if r.Prompt != "" && att.Number < r.MaxAttempts {
-		return e.transition(ctx, r, stGenerate, fmt.Sprintf("attempt %d %s; generating attempt %d with the error", att.Number, why, att.Number+1), RunUpdate{})
-	}
-	return end(stFailed, "attempt %d %s", att.Number, why)
+	e.published(ctx, r, to, msg)
+	return nil
 }
 
 func describeExit(x *executorv1.ExecutionResult) string {
@@ -530,29 +555,29 @@ func (e *Engine) execute(ctx context.Context, r *Run, req *executorv1.ExecuteReq
 }
 
 // saveOutput stores one output file with the run.
-func (e *Engine) saveOutput(ctx context.Context, r *Run, f *executorv1.OutputFile) error {
+func (e *Engine) saveOutput(ctx context.Context, st Store, r *Run, f *executorv1.OutputFile) error {
 	ctx = context.WithoutCancel(ctx)
 	file := &File{FileRef: FileRef{ID: newID("file"), Name: f.GetName()}, Tenant: r.Tenant, Owner: r.Requester,
 		RunID: r.ID, Kind: FileOutput}
-	_, err := e.storeContent(ctx, file, bytes.NewReader(f.GetContent()))
+	_, err := storeContent(ctx, st, e.cfg.ChunkBytes, file, bytes.NewReader(f.GetContent()))
 	return err
 }
 
 // storeContent stores a whole file from rd in chunks and completes it.
-func (e *Engine) storeContent(ctx context.Context, f *File, rd io.Reader) (FileRef, error) {
-	if err := e.store.CreateFile(ctx, f); err != nil {
+func storeContent(ctx context.Context, st Store, chunkBytes int, f *File, rd io.Reader) (FileRef, error) {
+	if err := st.CreateFile(ctx, f); err != nil {
 		return FileRef{}, err
 	}
 	h := sha256.New()
-	buf := make([]byte, e.cfg.ChunkBytes)
+	buf := make([]byte, chunkBytes)
 	var size int64
 	for seq := 0; ; seq++ {
 		n, err := io.ReadFull(rd, buf)
 		if n > 0 {
 			h.Write(buf[:n])
 			size += int64(n)
-			if err := e.store.AppendChunk(ctx, f.ID, seq, buf[:n]); err != nil {
-				_ = e.store.DeleteFile(ctx, f.ID)
+			if err := st.AppendChunk(ctx, f.ID, seq, buf[:n]); err != nil {
+				_ = st.DeleteFile(ctx, f.ID)
 				return FileRef{}, err
 			}
 		}
@@ -560,12 +585,12 @@ func (e *Engine) storeContent(ctx context.Context, f *File, rd io.Reader) (FileR
 			break
 		}
 		if err != nil {
-			_ = e.store.DeleteFile(ctx, f.ID)
+			_ = st.DeleteFile(ctx, f.ID)
 			return FileRef{}, err
 		}
 	}
 	f.Size, f.SHA256 = size, hex.EncodeToString(h.Sum(nil))
-	if err := e.store.CompleteFile(ctx, f.ID, f.Size, f.SHA256); err != nil {
+	if err := st.CompleteFile(ctx, f.ID, f.Size, f.SHA256); err != nil {
 		return FileRef{}, err
 	}
 	return f.FileRef, nil

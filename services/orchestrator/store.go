@@ -146,6 +146,10 @@ type ListParams struct {
 // Store keeps runs and files. Every method is scoped: a run or file of another
 // tenant answers ErrNotFound exactly as a missing one.
 type Store interface {
+	// InTx runs fn with a Store whose writes commit together when fn returns
+	// nil, and are rolled back otherwise. Fewer commits make a run cheaper on
+	// Postgres, where each one waits for the disk.
+	InTx(ctx context.Context, fn func(Store) error) error
 	// CreateRun stores a new run in state RECEIVED with its first transition. When
 	// the requester already has a run with the same idempotency key, it returns
 	// that run and created=false.

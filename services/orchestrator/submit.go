@@ -158,7 +158,7 @@ func (e *Engine) Upload(ctx context.Context, p auth.Principal, name string, rd i
 	}
 	f := &File{FileRef: FileRef{ID: newID("file"), Name: name}, Tenant: p.Tenant, Owner: p.Subject, Kind: FileInput}
 	lr := &limitReader{r: rd, left: e.cfg.MaxFileBytes}
-	ref, err := e.storeContent(ctx, f, lr)
+	ref, err := storeContent(ctx, e.store, e.cfg.ChunkBytes, f, lr)
 	if err != nil {
 		return FileRef{}, err
 	}
