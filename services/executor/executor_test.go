@@ -5,12 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,7 +26,7 @@ import (
 
 func TestMain(m *testing.M) {
 	sandbox.RunHelper()
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 var testKeys = auth.StaticKeys{

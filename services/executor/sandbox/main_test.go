@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 const hostSecretEnv = "AIRLOCK_TEST_HOST_SECRET"
@@ -19,7 +20,7 @@ func TestMain(m *testing.M) {
 	RunHelper()
 	// A variable the sandbox must never see.
 	os.Setenv(hostSecretEnv, "sk-host-secret-0123456789")
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 type testLogWriter struct{ t *testing.T }

@@ -100,8 +100,14 @@ wait:
 	}
 	st, stErr := readStatus(inst.status)
 	res.CPUTime = time.Duration(st.UserUS+st.SysUS) * time.Microsecond
+	if inst.warm && cpuStart > 0 {
+		// A warm sandbox's imports before release are not the run's.
+		res.CPUTime = max(0, res.CPUTime-cpuStart)
+	}
 	if cpuStart >= 0 {
-		if c := inst.cg.cpuTime() - cpuStart; c > 0 {
+		// Where the cgroup accounts CPU itself (v2, working v1 cpuacct),
+		// it also counts processes the code started and did not wait for.
+		if c := inst.cg.cpuTime() - cpuStart; c > res.CPUTime {
 			res.CPUTime = c
 		}
 	}
