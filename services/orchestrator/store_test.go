@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -126,6 +127,31 @@ func TestStoreConformance(t *testing.T) {
 		res, err = s.Reservations(ctx, other.ID)
 		require.NoError(t, err)
 		require.Empty(t, res)
+
+		// InTx: all of it or none of it.
+		boom := errors.New("boom")
+		err = s.InTx(ctx, func(st Store) error {
+			require.NoError(t, st.AddReservation(ctx, Reservation{ID: "res2", RunID: other.ID, Kind: "compute", Amount: 5}))
+			require.NoError(t, st.Transition(ctx, other.ID, orchestratorv1.RunState_RUN_STATE_RECEIVED, gen, "x", RunUpdate{}))
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		res, err = s.Reservations(ctx, other.ID)
+		require.NoError(t, err)
+		require.Empty(t, res, "rolled back")
+		got, err = s.GetRun(ctx, "acme", other.ID)
+		require.NoError(t, err)
+		require.Equal(t, orchestratorv1.RunState_RUN_STATE_RECEIVED, got.State, "rolled back")
+		require.NoError(t, s.InTx(ctx, func(st Store) error {
+			if err := st.AddReservation(ctx, Reservation{ID: "res3", RunID: other.ID, Kind: "compute", Amount: 5}); err != nil {
+				return err
+			}
+			return st.InTx(ctx, func(inner Store) error { return inner.AddCost(ctx, other.ID, 0, 5) })
+		}))
+		res, err = s.Reservations(ctx, other.ID)
+		require.NoError(t, err)
+		require.Len(t, res, 1)
+		require.NoError(t, s.DeleteReservation(ctx, "res3"))
 
 		require.NoError(t, s.RequestCancel(ctx, "acme", other.ID))
 		require.ErrorIs(t, s.RequestCancel(ctx, "globex", other.ID), ErrNotFound)
