@@ -166,13 +166,22 @@ func BuildPrompt(req *generatorv1.GenerateRequest, sampleRows int) (system, user
 
 Sandbox contract:
 - Input files are read-only, at /data/in/<name>. Only the files listed by the user exist.
-- Write every output file under /data/out; call os.makedirs("/data/out", exist_ok=True) first. Only files under /data/out are kept; /tmp is scratch space.
-- There is no network access: no HTTP, no sockets, no package installation.
-- Do not start processes, call eval, exec or compile, use ctypes, or read environment variables.
 `)
 	imports := slices.Clone(req.GetAllowedImports())
 	slices.Sort(imports)
 	imports = slices.Compact(imports)
+	switch {
+	case len(imports) == 0 || slices.Contains(imports, "os"):
+		s.WriteString(`- Write every output file under /data/out; call os.makedirs("/data/out", exist_ok=True) first.`)
+	case slices.Contains(imports, "pathlib"):
+		s.WriteString(`- Write every output file under /data/out; call pathlib.Path("/data/out").mkdir(parents=True, exist_ok=True) first.`)
+	default:
+		s.WriteString(`- Write every output file directly under /data/out, which exists.`)
+	}
+	s.WriteString(` Only files under /data/out are kept; /tmp is scratch space.
+- There is no network access: no HTTP, no sockets, no package installation.
+- Do not start processes, call eval, exec or compile, use ctypes, or read environment variables.
+`)
 	if len(imports) > 0 {
 		fmt.Fprintf(&s, "- Import only these modules (and their submodules); any other import is refused before the program runs: %s.\n", strings.Join(imports, ", "))
 	} else {

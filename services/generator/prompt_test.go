@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +135,22 @@ func TestPromptHeaderRowAndTruncation(t *testing.T) {
 	require.Contains(t, user, "First 1 row(s)", "the server's sample cap applies")
 	require.NotContains(t, user, `["2"]`)
 	require.Contains(t, user, "empty: no header row and no data")
+}
+
+func TestPromptOutputDirFollowsImports(t *testing.T) {
+	t.Parallel()
+	for imports, want := range map[string]string{
+		"pandas,os":      `os.makedirs("/data/out", exist_ok=True)`,
+		"":               `os.makedirs("/data/out", exist_ok=True)`,
+		"pandas,pathlib": `pathlib.Path("/data/out").mkdir(parents=True, exist_ok=True)`,
+		"pandas":         "directly under /data/out, which exists",
+	} {
+		var list []string
+		if imports != "" {
+			list = strings.Split(imports, ",")
+		}
+		system, _ := generator.BuildPrompt(&generatorv1.GenerateRequest{Prompt: "x", AllowedImports: list}, 0)
+		require.Contains(t, system, want, imports)
+		require.Contains(t, system, "Only files under /data/out are kept", imports)
+	}
 }
