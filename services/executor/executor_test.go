@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -227,4 +228,45 @@ func TestEnumsMatch(t *testing.T) {
 	}
 	require.Equal(t, executorv1.Stream_STREAM_STDOUT, executorv1.Stream(sandbox.Stdout))
 	require.Equal(t, executorv1.Stream_STREAM_STDERR, executorv1.Stream(sandbox.Stderr))
+}
+
+// Without bwrap (or Python with pandas) the service reports NOT_SERVING and
+// refuses runs with UNAVAILABLE.
+func TestHealthNotServingWithoutRuntime(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(logWriter{t}, nil))
+	for _, cfg := range []sandbox.Config{
+		{Bwrap: "/nonexistent/bwrap", Log: log},
+		{Python: "/bin/false", Log: log}, // present, but cannot import pandas
+	} {
+		runner, err := sandbox.New(cfg)
+		require.NoError(t, err)
+		require.ErrorIs(t, runner.Check(), sandbox.ErrUnavailable)
+		srv, err := server.New(context.Background(), "executor-test", server.Config{
+			Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, HealthInterval: time.Minute, MaxMessageBytes: 4 << 20,
+		}, log, server.WithAuth(auth.NewInterceptor(testKeys, Rules(), log)))
+		require.NoError(t, err)
+		name := executorv1.ExecutorService_ServiceDesc.ServiceName
+		executorv1.RegisterExecutorServiceServer(srv.GRPC(), NewServer(runner, sandbox.DefaultLimits(), sandbox.DefaultMaxLimits(), nil, log))
+		srv.AddHealthCheck(name, "sandbox", func(context.Context) error { return runner.Check() })
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.ServeListener(ctx, lis) }()
+
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.BearerToken{Token: "svc"}))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: name})
+			return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
+		}, 10*time.Second, 20*time.Millisecond)
+		_, err = executorv1.NewExecutorServiceClient(conn).Execute(context.Background(), &executorv1.ExecuteRequest{Code: "print(1)\n"})
+		require.Equal(t, codes.Unavailable, status.Code(err))
+		conn.Close()
+		cancel()
+		require.NoError(t, <-done)
+		require.NoError(t, runner.Close())
+	}
 }

@@ -292,3 +292,28 @@ print("unix", libc.syscall(ctypes.c_long(41), ctypes.c_long(1), ctypes.c_long(1)
 	}
 	require.Equal(t, "unix True", lines[16])
 }
+
+// The code runs as an unprivileged uid inside a user namespace, mapped to a
+// host uid of its own (never root), with no capabilities, no_new_privs and
+// the seccomp filter in force.
+func TestUnprivilegedIdentity(t *testing.T) {
+	t.Parallel()
+	r := setup(t, 0)
+	code := `import os
+print("ids", os.getuid(), os.geteuid(), os.getgid(), os.getegid())
+for line in open("/proc/self/status"):
+    k = line.split(":")[0]
+    if k in ("CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
+        print(k, line.split()[1])
+print("hostname", os.uname().nodename)
+`
+	res := run(t, r, Spec{Code: code, AllowedImports: []string{"os"}})
+	out := string(res.Stdout)
+	require.Equal(t, 0, res.ExitCode, "%s %s", out, res.Stderr)
+	require.Contains(t, out, "ids 1000 1000 1000 1000\n")
+	for _, want := range []string{"CapEff 0000000000000000", "CapPrm 0000000000000000", "CapBnd 0000000000000000",
+		"CapAmb 0000000000000000", "NoNewPrivs 1", "Seccomp 2", "hostname sandbox"} {
+		require.Contains(t, out, want+"\n")
+	}
+	require.GreaterOrEqual(t, res.HostUID, 1_000_000, "a host uid of its own, not root")
+}
