@@ -222,6 +222,15 @@ func crossTenantOrchestrator(ctx context.Context, t *testing.T, c tenantClients)
 			require.Equal(t, "tenant-b", r.GetTenant())
 		}
 	}
+	// Tenant B claiming to be alice in the forwarded-principal header is
+	// still tenant B: only a service's forwarded principal counts.
+	forged := auth.OnBehalfOf(ctx, auth.Principal{Tenant: "tenant-a", Subject: "alice", Roles: []auth.Role{auth.RoleOperator}})
+	_, err = ob.GetRun(forged, &orchestratorv1.GetRunRequest{RunId: runID})
+	requireCode(t, codes.NotFound, err, "a forged forwarded principal from a user is ignored")
+	forgedList, err := ob.ListRuns(forged, &orchestratorv1.ListRunsRequest{})
+	require.NoError(t, err)
+	require.NotContains(t, runIDs(forgedList.GetRuns()), runID)
+
 	// Within tenant A, a plain user sees only their own runs.
 	od := orchestratorv1.NewOrchestratorServiceClient(c.aUser)
 	requireLikeMissing(t, "GetRun by a plain user of the same tenant", runID, func(id string) error {
