@@ -29,7 +29,7 @@ func TestProfileCSVTypesAndCounts(t *testing.T) {
 		"1,Ann,12.50,true,2024-01-15,,\n" +
 		"2,Bob,7,false,2024-02-01,NA,\n" +
 		"\n" +
-		"3,\"Smith, Jo\",-3.25e2,yes,2024-03-09,\"said \"\"hi\"\"\nthen left\",\n"
+		"3,\"Smith, Jo\",-3.25e2,TRUE,2024-03-09,\"said \"\"hi\"\"\nthen left\",\n"
 	ds, err := profileBytes(t, "customers.csv", []byte(data), Options{SampleRows: 2})
 	require.NoError(t, err)
 	require.Equal(t, FormatCSV, ds.Format)
@@ -263,7 +263,7 @@ func TestClassify(t *testing.T) {
 		"3.14": TypeDecimal, ".5": TypeDecimal, "1e6": TypeDecimal, "-2.5E-3": TypeDecimal,
 		"2024-01-31": TypeDate, "2024-01-31 13:45:00": TypeDate, "31/01/2024": TypeDate, "1/31/24": TypeDate,
 		"2024-01-31T13:45:00Z": TypeDate, "15-Mar-2023": TypeDate, "Jan 2, 2024": TypeDate,
-		"TRUE": TypeBoolean, "no": TypeBoolean,
+		"TRUE": TypeBoolean, "False": TypeBoolean, "no": TypeText, "tRUE": TypeText,
 		"1,5": TypeText, "abc": TypeText, "1e": TypeText, "inf": TypeText, "NaNs": TypeText, "2024-13-45": TypeText,
 		"$12": TypeText, "12 apples": TypeText, "-": TypeText, ".": TypeText,
 	} {

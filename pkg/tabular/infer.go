@@ -169,14 +169,12 @@ func isCommaDecimal[T ~string | ~[]byte](v T) bool {
 	return comma > i && comma < len(v)-1
 }
 
+// isBoolean accepts the spellings pandas reads as booleans by default:
+// true/True/TRUE and false/False/FALSE ("yes" and "no" stay text there).
 func isBoolean[T ~string | ~[]byte](v T) bool {
-	if len(v) > 5 {
-		return false
-	}
-	for _, w := range [...]string{"true", "false", "yes", "no"} {
-		if len(v) == len(w) && strings.EqualFold(string(v), w) {
-			return true
-		}
+	switch string(v) {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return true
 	}
 	return false
 }

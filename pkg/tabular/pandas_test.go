@@ -47,7 +47,7 @@ func TestProfilesAgreeWithPandas(t *testing.T) {
 		"plain.csv":   []byte("id,name,amount,paid,day\n1,Ann,12.5,true,2024-01-02\n2,Bob,,false,2024-01-03\n\n3,\"Cy, Jr\",7.25,true,2024-02-01\n"),
 		"bom.csv":     []byte("\xEF\xBB\xBFregion;units\nNord;3\nSüd;4\n"),
 		"cp1252.csv":  []byte("Kunde;Betrag;Menge\nM\xFCller \x80;3,50;1\nK\xF6ln;1.234,75;2\n"),
-		"tabs.tsv":    []byte("a\tb\tc\n1\tx\t\n2\ty\t\n"),
+		"tabs.tsv":    []byte("a\tb\tc\tok\tyn\n1\tx\t\tTRUE\tyes\n2\ty\t\tFalse\tno\n"),
 		"pipes.csv":   []byte("sku|qty|note\nA-1|5|\"multi\nline\"\nB-2|7|NA\n"),
 		"trail.csv":   []byte("a,b,,\n1,2,,\n3,4,5,\n"),
 		"dupes.csv":   []byte("a,a,,b\n1,2,3,4\n"),
