@@ -183,14 +183,22 @@ type Facts struct {
 	SyntaxErrors []Span
 	// Incomplete is set when a limit stopped the analysis; it says which.
 	Incomplete string
-	Imports    []Import
-	Calls      []Call
-	Refs       []Ref
-	Attrs      []Attr
-	FileOps    []FileOp
-	Strings    []StringLit
-	URLs       []URL
-	Loops      []Loop
+	// Imports are the import statements' modules.
+	Imports []Import
+	// Calls are every call expression with what is known of its arguments.
+	Calls []Call
+	// Refs are uses of module attributes and builtins, called or not.
+	Refs []Ref
+	// Attrs are dunder and frame attribute accesses.
+	Attrs []Attr
+	// FileOps are file reads, writes and deletions.
+	FileOps []FileOp
+	// Strings are string literals and folded string expressions.
+	Strings []StringLit
+	// URLs are string literals that look like URLs.
+	URLs []URL
+	// Loops are loops with no way out.
+	Loops []Loop
 	// Suspicious lists process, frame and import attribute names used on
 	// values of unknown origin.
 	Suspicious []Attr

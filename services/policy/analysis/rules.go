@@ -17,6 +17,7 @@ const (
 	Deny
 )
 
+// String returns ALLOW, REVIEW or DENY.
 func (v Verdict) String() string {
 	switch v {
 	case Allow:
@@ -54,6 +55,7 @@ const (
 	Critical
 )
 
+// String returns the severity's upper-case name.
 func (s Severity) String() string {
 	return [...]string{"UNSPECIFIED", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"}[max(0, min(int(s), 5))]
 }

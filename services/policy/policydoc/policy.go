@@ -116,6 +116,7 @@ type ValidationError struct {
 	Msg   string
 }
 
+// Error renders FILE:LINE:COLUMN: FIELD: MESSAGE.
 func (e *ValidationError) Error() string {
 	loc := e.File
 	if e.Line > 0 {
