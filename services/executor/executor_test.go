@@ -241,6 +241,7 @@ func TestHealthNotServingWithoutRuntime(t *testing.T) {
 	} {
 		runner, err := sandbox.New(cfg)
 		require.NoError(t, err)
+		t.Cleanup(func() { _ = runner.Close() })
 		require.ErrorIs(t, runner.Check(), sandbox.ErrUnavailable)
 		srv, err := server.New(context.Background(), "executor-test", server.Config{
 			Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, HealthInterval: time.Minute, MaxMessageBytes: 4 << 20,
@@ -267,6 +268,5 @@ func TestHealthNotServingWithoutRuntime(t *testing.T) {
 		conn.Close()
 		cancel()
 		require.NoError(t, <-done)
-		require.NoError(t, runner.Close())
 	}
 }

@@ -140,6 +140,16 @@ func setupV1(own map[string]string, name string) (*cgroupRoot, error) {
 	return r, nil
 }
 
+// parentsOf returns where a runner whose work dir is named name kept its
+// per-run cgroups, under this process's cgroups.
+func (r *cgroupRoot) parentsOf(name string) []string {
+	var out []string
+	for _, p := range r.parents {
+		out = append(out, filepath.Join(filepath.Dir(p), name))
+	}
+	return out
+}
+
 // close removes the parent directories; they are empty when every run ended.
 func (r *cgroupRoot) close() {
 	for _, d := range r.parents {

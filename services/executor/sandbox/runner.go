@@ -124,14 +124,29 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating work dir: %w", err)
 	}
-	// Sandboxes run as other uids: they must traverse, not list, this dir.
+	// Sandboxes run as other uids: they must traverse, not list, this dir
+	// and every one above it.
 	if err := os.Chmod(r.dir, 0o711); err != nil {
 		return nil, err
+	}
+	if r.root {
+		for d := filepath.Dir(r.dir); ; d = filepath.Dir(d) {
+			if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+				os.Remove(r.dir)
+				return nil, fmt.Errorf("work dir %s: %s is not searchable by other users (needs o+x) and the sandboxes run as other uids", cfg.WorkDir, d)
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
 	}
 	// Orphans of our sandboxes (bwrap's pid 1 when its monitor exits first)
 	// come to us, so cleanup can reap them at once.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		r.log.Warn("sandbox: cannot become a child subreaper", "error", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, ownerFile), []byte(processIdentity(os.Getpid())), 0o644); err != nil {
+		return nil, err
 	}
 	r.bootstrap = filepath.Join(r.dir, "bootstrap.py")
 	if err := os.WriteFile(r.bootstrap, bootstrapPy, 0o444); err != nil {
@@ -155,6 +170,9 @@ func New(cfg Config) (*Runner, error) {
 		r.cgroups = &cgroupRoot{reason: "not running as root"}
 	default:
 		r.cgroups = detectCgroups(filepath.Base(r.dir))
+	}
+	if r.root {
+		r.sweepStale()
 	}
 	if r.cgroups.version == cgroupNone {
 		r.log.Warn("sandbox: per-run cgroups unavailable, falling back to rlimits (memory via RLIMIT_AS, processes via RLIMIT_NPROC)",
