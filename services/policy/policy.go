@@ -28,6 +28,10 @@ const (
 	MaxPageSize     = 200
 )
 
+// MaxFindings caps the findings a response carries; the verdict is always
+// decided on all of them.
+const MaxFindings = 500
+
 // Config configures the service.
 type Config struct {
 	// MaxCodeBytes caps the code a Check accepts (default 1 MiB).
@@ -116,7 +120,10 @@ func (s *Service) Check(ctx context.Context, req *policyv1.CheckRequest) (*polic
 		AllowedImports: append([]string(nil), pol.Config.AllowedImports...),
 		Limits:         LimitsPB(pol.Limits),
 	}
-	for _, f := range res.Findings {
+	for i, f := range res.Findings {
+		if i == MaxFindings {
+			break
+		}
 		resp.Findings = append(resp.Findings, FindingPB(f))
 	}
 	s.log.DebugContext(ctx, "policy check", "tenant", p.Tenant, "policy_id", pol.ID, "verdict", res.Verdict.String(),

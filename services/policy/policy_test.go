@@ -186,6 +186,16 @@ func TestCheckBadInput(t *testing.T) {
 	require.Equal(t, "policy_id", fieldViolation(t, err))
 }
 
+func TestCheckCapsFindings(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	code := strings.Repeat("eval('1')\n", MaxFindings+50)
+	resp, err := f.client(t, "acme-user").Check(context.Background(), &policyv1.CheckRequest{Code: code})
+	require.NoError(t, err)
+	require.Equal(t, policyv1.Verdict_VERDICT_DENY, resp.GetVerdict())
+	require.Len(t, resp.GetFindings(), MaxFindings)
+}
+
 func TestRoles(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
