@@ -30,6 +30,8 @@ import (
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/pricing"
+	"github.com/airlockhq/airlock/policies"
+	"github.com/airlockhq/airlock/services/policy/policydoc"
 )
 
 // The operations guide whose grpcurl commands CI runs, and the pinned grpcurl
@@ -499,4 +501,18 @@ func TestDeployPriceTableIsTheDefault(t *testing.T) {
 	tbl, err := pricing.Load("../../deploy/k8s/base/config/prices.yaml")
 	require.NoError(t, err)
 	require.Equal(t, pricing.Default(), tbl)
+}
+
+// TestDeployPolicyIsValid: the policy the cluster's ConfigMap ships parses
+// with the policy service's own parser and is the tenants' default policy.
+func TestDeployPolicyIsValid(t *testing.T) {
+	t.Parallel()
+	const path = "../../deploy/k8s/base/config/policies/default.yaml"
+	src, err := os.ReadFile(path)
+	require.NoError(t, err)
+	shipped, err := policydoc.Parse(path, src)
+	require.NoError(t, err)
+	builtin, err := policydoc.Parse("policies/default.yaml", policies.Default)
+	require.NoError(t, err)
+	require.Equal(t, builtin.ID, shipped.ID)
 }

@@ -2,7 +2,6 @@ package check
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -401,12 +400,12 @@ func TestKustomizeSecretsAndSettings(t *testing.T) {
 	require.Equal(t, "/etc/airlock/prices/prices.yaml", settings.Data["AIRLOCK_PRICES"])
 
 	// The policy service reads its directory from the policies ConfigMap,
-	// which ships the repository's default policy unchanged.
+	// which ships a copy of the repository's default policy for the cluster
+	// to edit (cmd/airlock's TestDeployPolicyIsValid parses it with the
+	// policy service's own parser).
 	pols, ok := o.configMaps["airlock-policies"]
 	require.True(t, ok, "the policies ConfigMap keeps a fixed name so edits reload in place")
-	def, err := os.ReadFile("../../policies/default.yaml")
-	require.NoError(t, err)
-	require.Equal(t, string(def), pols.Data["default.yaml"], "deploy/k8s/base/config/policies/default.yaml differs from policies/default.yaml")
+	require.Contains(t, pols.Data, "default.yaml")
 	pod := o.deployments["airlock-policy"].Spec.Template.Spec
 	var dir string
 	for _, e := range pod.Containers[0].Env {
