@@ -81,6 +81,7 @@ func csvPass(ctx context.Context, name string, r io.ReaderAt, size, skip int64, 
 	tok := newCSVTokenizer(src, delim, opts.MaxColumns+1, opts.MaxCellBytes)
 	b := newTableBuilder("", opts)
 	b.commaDecimals = delim != ','
+	b.dateFormats = true
 	for rows := 0; ; rows++ {
 		if rows&4095 == 0 {
 			if err := ctx.Err(); err != nil {

@@ -40,7 +40,7 @@ func TestProfileCSVTypesAndCounts(t *testing.T) {
 	require.EqualValues(t, 3, s.RowCount)
 	want := []Column{
 		col("id", TypeInteger, 0), col("name", TypeText, 0), col("amount", TypeDecimal, 0),
-		col("paid", TypeBoolean, 0), col("joined", TypeDate, 0), col("note", TypeText, 2), col("blank", TypeEmpty, 3),
+		col("paid", TypeBoolean, 0), {Name: "joined", Type: TypeDate, DateFormat: "%Y-%m-%d"}, col("note", TypeText, 2), col("blank", TypeEmpty, 3),
 	}
 	require.Equal(t, want, s.Columns)
 	require.Equal(t, [][]string{
@@ -217,6 +217,36 @@ func TestProfileCSVDecimalComma(t *testing.T) {
 	}
 }
 
+func TestDateFormats(t *testing.T) {
+	t.Parallel()
+	for want, values := range map[string][]string{
+		"%Y-%m-%d":               {"2024-01-31", "2023-12-01"},
+		"%Y-%m-%d %H:%M:%S":      {"2024-01-31 10:00:00", "2024-02-01 23:59:59"},
+		"%d/%m/%Y":               {"01/02/2024", "31/01/2024"},
+		"%m/%d/%Y":               {"01/02/2024", "12/31/2024"},
+		"%d.%m.%Y":               {"31.01.2024", "1.2.2024"},
+		"%d-%b-%y":               {"5-Mar-24", "15-Apr-24"},
+		"%Y-%m-%dT%H:%M:%S%z":    {"2024-01-31T10:00:00Z", "2024-01-31T10:00:00+01:00"},
+		"%Y-%m-%dT%H:%M:%S.%f%z": {"2024-01-31T10:00:00.5Z", "2024-01-31T10:00:00.25+01:00"},
+		"%Y-%m-%d %H:%M:%S.%f":   {"2024-01-31 10:00:00.123", "2024-01-31 11:00:00.5"},
+		"":                       {"01/02/2024", "03/04/2024"}, // day or month first: unknown
+	} {
+		c := newColStats(canAll, 0)
+		for _, v := range values {
+			observe(&c, v, false)
+		}
+		require.Equal(t, TypeDate, c.columnType(), "%v", values)
+		require.Equal(t, want, c.dateFormat(), "%v", values)
+	}
+	// Mixed forms are still dates, with no single format.
+	c := newColStats(canAll, 0)
+	for _, v := range []string{"2024-01-31", "31/01/2024", "2024-02-01"} {
+		observe(&c, v, false)
+	}
+	require.Equal(t, TypeDate, c.columnType())
+	require.Empty(t, c.dateFormat())
+}
+
 func TestProfileCSVBadInput(t *testing.T) {
 	t.Parallel()
 	for name, c := range map[string]struct {
@@ -267,7 +297,7 @@ func TestClassify(t *testing.T) {
 		"1,5": TypeText, "abc": TypeText, "1e": TypeText, "inf": TypeText, "NaNs": TypeText, "2024-13-45": TypeText,
 		"$12": TypeText, "12 apples": TypeText, "-": TypeText, ".": TypeText,
 	} {
-		c := colStats{mask: canAll &^ canDecimalComma} // as in a comma-delimited file
+		c := newColStats(canAll&^canDecimalComma, 0) // as in a comma-delimited file
 		observe(&c, v, false)
 		require.Equal(t, want, c.columnType(), "value %q", v)
 	}

@@ -22,6 +22,39 @@ type colStats struct {
 	mask     uint8
 	nonEmpty int64
 	empty    int64
+	// layouts are the date layouts (bits over dateLayouts) every date
+	// value so far parses with; mixedDates is set once no single one does.
+	layouts    uint64
+	mixedDates bool
+}
+
+// newColStats starts a column that could still be anything.
+func newColStats(mask uint8, empty int64) colStats {
+	return colStats{mask: mask, empty: empty, layouts: allLayouts}
+}
+
+// dateFormat is the strftime format of a date column whose values share
+// one layout, or "" when they do not or day and month order is ambiguous.
+func (c *colStats) dateFormat() string {
+	if c.columnType() != TypeDate || c.mixedDates || c.layouts == 0 {
+		return ""
+	}
+	format, order := "", byte(0)
+	for i, l := range dateLayouts {
+		if c.layouts&(1<<i) == 0 {
+			continue
+		}
+		if order != 0 && l.order != 0 && l.order != order {
+			return "" // "01/02/2024" fits both month-first and day-first
+		}
+		if l.order != 0 {
+			order = l.order
+		}
+		if format == "" {
+			format = l.strftime
+		}
+	}
+	return format
 }
 
 // decimalComma reports a decimal column written with comma decimals.
@@ -58,9 +91,30 @@ func observe[T ~string | ~[]byte](c *colStats, v T, overflow bool) {
 		c.mask = 0
 		return
 	}
-	if c.mask != 0 {
-		c.mask &= classify(v, c.mask)
+	if c.mask == 0 {
+		return
 	}
+	got := classify(v, c.mask)
+	if got == 0 && c.mask&canDate != 0 {
+		check := c.layouts
+		if c.mixedDates {
+			check = allLayouts
+		}
+		if fits := dateLayoutsOf(v, check); fits != 0 {
+			got = canDate
+			if !c.mixedDates {
+				if c.layouts&fits == 0 {
+					c.mixedDates = true
+				} else {
+					c.layouts &= fits
+				}
+			}
+		} else if !c.mixedDates && dateLayoutsOf(v, allLayouts&^c.layouts) != 0 {
+			// A date in another layout than the column's so far.
+			got, c.mixedDates = canDate, true
+		}
+	}
+	c.mask &= got
 }
 
 func trimSpace[T ~string | ~[]byte](v T) T {
@@ -104,9 +158,6 @@ func classify[T ~string | ~[]byte](v T, want uint8) uint8 {
 	}
 	if want&canBoolean != 0 && isBoolean(v) {
 		got |= canBoolean
-	}
-	if want&canDate != 0 && got == 0 && (isISODate(v) || isDate(string(v))) {
-		got |= canDate
 	}
 	return got & want
 }
@@ -195,50 +246,87 @@ func isISODate[T ~string | ~[]byte](v T) bool {
 	return m >= 1 && m <= 12 && d >= 1 && d <= 31
 }
 
-// dateLayouts are the date and date-time forms recognised, ISO first, then
-// the ones spreadsheets and exports commonly write.
-var dateLayouts = []string{
-	"2006-01-02",
-	"2006-01-02 15:04:05",
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04",
-	"2006-01-02T15:04",
-	"2006-01-02 15:04:05.999999999",
-	time.RFC3339,
-	time.RFC3339Nano,
-	"2006/01/02",
-	"2006/1/2",
-	"1/2/2006",
-	"2/1/2006",
-	"1/2/2006 15:04",
-	"2/1/2006 15:04",
-	"1/2/2006 15:04:05",
-	"2/1/2006 15:04:05",
-	"1/2/06",
-	"2/1/06",
-	"1/2/06 15:04",
-	"2.1.2006",
-	"1-2-06",
-	"2-Jan-06",
-	"2-Jan-2006",
-	"02 Jan 2006",
-	"Jan 2, 2006",
-	"January 2, 2006",
+// dateLayout is a date form recognised: its Go layout, the strftime format
+// pandas.to_datetime takes, and 'm' or 'd' when it puts the month or the
+// day first in a way another layout reverses.
+type dateLayout struct {
+	layout, strftime string
+	order            byte
 }
 
-func isDate(v string) bool {
-	if len(v) < 6 || len(v) > 35 {
-		return false
-	}
-	if c := v[0]; !(c >= '0' && c <= '9') && !(c >= 'A' && c <= 'Z') {
-		return false
-	}
-	for _, layout := range dateLayouts {
-		if _, err := time.Parse(layout, v); err == nil {
+// dateLayouts are the date and date-time forms recognised, ISO first, then
+// the ones spreadsheets and exports commonly write. At most 64.
+var dateLayouts = []dateLayout{
+	{"2006-01-02", "%Y-%m-%d", 0},
+	{"2006-01-02 15:04:05", "%Y-%m-%d %H:%M:%S", 0},
+	{"2006-01-02T15:04:05", "%Y-%m-%dT%H:%M:%S", 0},
+	{"2006-01-02 15:04", "%Y-%m-%d %H:%M", 0},
+	{"2006-01-02T15:04", "%Y-%m-%dT%H:%M", 0},
+	{"2006-01-02 15:04:05.999999999", "%Y-%m-%d %H:%M:%S.%f", 0},
+	{"2006-01-02T15:04:05.999999999", "%Y-%m-%dT%H:%M:%S.%f", 0},
+	{time.RFC3339, "%Y-%m-%dT%H:%M:%S%z", 0},
+	{time.RFC3339Nano, "%Y-%m-%dT%H:%M:%S.%f%z", 0},
+	{"2006/01/02", "%Y/%m/%d", 0},
+	{"2006/1/2", "%Y/%m/%d", 0},
+	{"1/2/2006", "%m/%d/%Y", 'm'},
+	{"2/1/2006", "%d/%m/%Y", 'd'},
+	{"1/2/2006 15:04", "%m/%d/%Y %H:%M", 'm'},
+	{"2/1/2006 15:04", "%d/%m/%Y %H:%M", 'd'},
+	{"1/2/2006 15:04:05", "%m/%d/%Y %H:%M:%S", 'm'},
+	{"2/1/2006 15:04:05", "%d/%m/%Y %H:%M:%S", 'd'},
+	{"1/2/06", "%m/%d/%y", 'm'},
+	{"2/1/06", "%d/%m/%y", 'd'},
+	{"1/2/06 15:04", "%m/%d/%y %H:%M", 'm'},
+	{"2.1.2006", "%d.%m.%Y", 0},
+	{"1-2-06", "%m-%d-%y", 0},
+	{"2-Jan-06", "%d-%b-%y", 0},
+	{"2-Jan-2006", "%d-%b-%Y", 0},
+	{"02 Jan 2006", "%d %b %Y", 0},
+	{"Jan 2, 2006", "%b %d, %Y", 0},
+	{"January 2, 2006", "%B %d, %Y", 0},
+}
+
+var allLayouts = uint64(1)<<len(dateLayouts) - 1
+
+// hasFraction reports fractional seconds, as in "10:00:00.5".
+func hasFraction(s string) bool {
+	for j := 0; j+4 < len(s); j++ {
+		if s[j] == ':' && isDigit(s[j+1]) && isDigit(s[j+2]) && s[j+3] == '.' && isDigit(s[j+4]) {
 			return true
 		}
 	}
 	return false
+}
+
+// dateLayoutsOf returns which of the layouts in check parse v.
+func dateLayoutsOf[T ~string | ~[]byte](v T, check uint64) uint64 {
+	if len(v) < 6 || len(v) > 35 {
+		return 0
+	}
+	if c := v[0]; !(c >= '0' && c <= '9') && !(c >= 'A' && c <= 'Z') {
+		return 0
+	}
+	if isISODate(v) {
+		return check & 1 // only "2006-01-02" parses a bare ISO date
+	}
+	s := string(v)
+	frac := hasFraction(s)
+	var fits uint64
+	for i, l := range dateLayouts {
+		if check&(1<<i) == 0 {
+			continue
+		}
+		// Go accepts fractional seconds a layout does not show; strftime
+		// does not, so a layout with seconds fits only values that agree
+		// with its %f.
+		if strings.Contains(l.layout, "05") && frac != strings.Contains(l.strftime, "%f") {
+			continue
+		}
+		if _, err := time.Parse(l.layout, s); err == nil {
+			fits |= 1 << i
+		}
+	}
+	return fits
 }
 
 // tableBuilder turns rows into a Sheet: the first non-blank row is the
@@ -248,6 +336,9 @@ type tableBuilder struct {
 	// commaDecimals allows "3,5" as a decimal: only where the comma is not
 	// the delimiter (CSV with ";", tab or "|").
 	commaDecimals bool
+	// dateFormats reports the strftime format of date columns: in a CSV,
+	// where dates stay text until parsed (a workbook's dates are typed).
+	dateFormats bool
 	// keepBlank counts blank rows between data rows, as pandas.read_excel
 	// does (read_csv skips them); blank rows after the last data row never count.
 	keepBlank    bool
@@ -387,7 +478,7 @@ func (b *tableBuilder) addColumn(i int, name string, empty int64) {
 	if !b.commaDecimals {
 		mask &^= canDecimalComma
 	}
-	b.cols = append(b.cols, colStats{mask: mask, empty: empty})
+	b.cols = append(b.cols, newColStats(mask, empty))
 	b.sheet.Columns = append(b.sheet.Columns, Column{Name: name})
 	for j := range b.sheet.Samples {
 		b.sheet.Samples[j] = append(b.sheet.Samples[j], "")
@@ -400,6 +491,9 @@ func (b *tableBuilder) finish() (Sheet, bool) {
 		b.sheet.Columns[i].Type = b.cols[i].columnType()
 		b.sheet.Columns[i].EmptyCount = b.cols[i].empty
 		b.sheet.Columns[i].DecimalComma = b.cols[i].decimalComma()
+		if b.dateFormats {
+			b.sheet.Columns[i].DateFormat = b.cols[i].dateFormat()
+		}
 	}
 	return b.sheet, b.started
 }

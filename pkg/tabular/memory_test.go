@@ -102,7 +102,7 @@ func TestProfileCSVBoundedMemory(t *testing.T) {
 	s := ds.Sheets[0]
 	require.Equal(t, rows, s.RowCount)
 	require.Equal(t, []Column{
-		col("id", TypeInteger, 0), col("day", TypeDate, 0), col("amount", TypeDecimal, 0),
+		col("id", TypeInteger, 0), {Name: "day", Type: TypeDate, DateFormat: "%Y-%m-%d"}, col("amount", TypeDecimal, 0),
 		col("customer", TypeText, 0), col("paid", TypeBoolean, 0), col("comment", TypeText, 0),
 	}, s.Columns)
 	require.Len(t, s.Samples, 3)

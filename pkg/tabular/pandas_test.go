@@ -32,7 +32,10 @@ for spec in json.load(sys.stdin):
         kw = dict(sep=spec["sep"], encoding=spec["encoding"])
         if spec["decimal_comma"]:
             kw["decimal"] = ","
-        tables = [pd.read_csv(spec["path"], **kw)]
+        df = pd.read_csv(spec["path"], **kw)
+        for col, fmt in spec["date_formats"].items():
+            pd.to_datetime(df[col], format=fmt)  # raises if the format is wrong
+        tables = [df]
     out.append([{"rows": len(df), "columns": [str(c) for c in df.columns],
                  "dtypes": [str(t) for t in df.dtypes]} for df in tables])
 json.dump(out, sys.stdout)
@@ -49,6 +52,7 @@ func TestProfilesAgreeWithPandas(t *testing.T) {
 		"cp1252.csv":  []byte("Kunde;Betrag;Menge\nM\xFCller \x80;3,50;1\nK\xF6ln;1.234,75;2\n"),
 		"tabs.tsv":    []byte("a\tb\tc\tok\tyn\n1\tx\t\tTRUE\tyes\n2\ty\t\tFalse\tno\n"),
 		"pipes.csv":   []byte("sku|qty|note\nA-1|5|\"multi\nline\"\nB-2|7|NA\n"),
+		"dates.csv":   []byte("iso;dmy;us;dot;mon;stamp;iso8601;frac\n2024-01-31;31/01/2024;12/31/2024 08:30;31.01.2024;5-Mar-24;2024-01-31 10:00:00;2024-01-31T10:00:00Z;2024-01-31T10:00:00.25+01:00\n2024-02-29;01/02/2024;1/2/2024 17:05;1.2.2024;15-Apr-24;2024-02-01 23:59:59;2024-02-01T10:00:00Z;2024-02-01T10:00:00.5Z\n"),
 		"trail.csv":   []byte("a,b,,\n1,2,,\n3,4,5,\n"),
 		"dupes.csv":   []byte("a,a,,b\n1,2,3,4\n"),
 		"utf16.csv":   utf16LE("x,y\r\n1,2.5\r\n3,4.5\r\n"),
@@ -60,12 +64,13 @@ func TestProfilesAgreeWithPandas(t *testing.T) {
 		HeaderRow int    `json:"header_row"`
 	}
 	type spec struct {
-		Path         string      `json:"path"`
-		Format       string      `json:"format"`
-		Sep          string      `json:"sep"`
-		Encoding     string      `json:"encoding"`
-		DecimalComma bool        `json:"decimal_comma"`
-		Sheets       []sheetSpec `json:"sheets"`
+		Path         string            `json:"path"`
+		Format       string            `json:"format"`
+		Sep          string            `json:"sep"`
+		Encoding     string            `json:"encoding"`
+		DecimalComma bool              `json:"decimal_comma"`
+		DateFormats  map[string]string `json:"date_formats"`
+		Sheets       []sheetSpec       `json:"sheets"`
 	}
 	var specs []spec
 	var profiles []*Dataset
@@ -74,11 +79,14 @@ func TestProfilesAgreeWithPandas(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, data, 0o600))
 		ds, err := ProfileFile(context.Background(), path, Options{})
 		require.NoError(t, err, name)
-		s := spec{Path: path, Format: ds.Format.String(), Sep: ds.Delimiter, Encoding: ds.Encoding}
+		s := spec{Path: path, Format: ds.Format.String(), Sep: ds.Delimiter, Encoding: ds.Encoding, DateFormats: map[string]string{}}
 		for _, sh := range ds.Sheets {
 			s.Sheets = append(s.Sheets, sheetSpec{sh.Name, sh.HeaderRow})
 			for _, c := range sh.Columns {
 				s.DecimalComma = s.DecimalComma || c.DecimalComma
+				if c.DateFormat != "" {
+					s.DateFormats[c.Name] = c.DateFormat
+				}
 			}
 		}
 		specs = append(specs, s)

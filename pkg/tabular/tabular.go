@@ -79,6 +79,10 @@ type Column struct {
 	// decimal mark ("3,50"; pandas needs decimal=","). Only a CSV whose
 	// delimiter is not a comma can have one.
 	DecimalComma bool
+	// DateFormat is the strftime format every value of a date column
+	// matches, such as "%d/%m/%Y" (or "ISO8601"); empty when the values mix
+	// forms or could be day-first or month-first alike.
+	DateFormat string
 }
 
 // Sheet describes one table: a CSV file or one worksheet.

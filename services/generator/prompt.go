@@ -266,6 +266,9 @@ func writeSheet(u *strings.Builder, sh *generatorv1.SheetProfile, sampleRows int
 		if c.GetDecimalComma() {
 			u.WriteString(" with a comma as the decimal mark")
 		}
+		if f := c.GetDateFormat(); f != "" {
+			fmt.Fprintf(u, " (text in the file, format %s)", jsonString(f))
+		}
 		if c.GetEmptyCount() > 0 {
 			fmt.Fprintf(u, ", %d empty", c.GetEmptyCount())
 		}

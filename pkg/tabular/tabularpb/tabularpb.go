@@ -37,6 +37,7 @@ func ToProto(ds *tabular.Dataset) *generatorv1.DatasetProfile {
 		for _, c := range s.Columns {
 			sp.Columns = append(sp.Columns, &generatorv1.ColumnProfile{
 				Name: c.Name, Type: TypeToProto(c.Type), EmptyCount: c.EmptyCount, DecimalComma: c.DecimalComma,
+				DateFormat: c.DateFormat,
 			})
 		}
 		for _, row := range s.Samples {

@@ -16,7 +16,7 @@ func TestToProto(t *testing.T) {
 	got := ToProto(&tabular.Dataset{
 		Name: "a.csv", Format: tabular.FormatCSV, SizeBytes: 10, Encoding: "utf-8", Delimiter: ";",
 		Sheets: []tabular.Sheet{{
-			Columns:   []tabular.Column{{Name: "n", Type: tabular.TypeInteger, EmptyCount: 1}, {Name: "d", Type: tabular.TypeDate}, {Name: "p", Type: tabular.TypeDecimal, DecimalComma: true}},
+			Columns:   []tabular.Column{{Name: "n", Type: tabular.TypeInteger, EmptyCount: 1}, {Name: "d", Type: tabular.TypeDate, DateFormat: "%d/%m/%Y"}, {Name: "p", Type: tabular.TypeDecimal, DecimalComma: true}},
 			RowCount:  2,
 			Samples:   [][]string{{"1", "2024-01-01"}},
 			Truncated: true,
@@ -31,6 +31,7 @@ func TestToProto(t *testing.T) {
 	require.EqualValues(t, 1, s.GetColumns()[0].GetEmptyCount())
 	require.Equal(t, generatorv1.ColumnType_COLUMN_TYPE_DATE, s.GetColumns()[1].GetType())
 	require.True(t, s.GetColumns()[2].GetDecimalComma())
+	require.Equal(t, "%d/%m/%Y", s.GetColumns()[1].GetDateFormat())
 	require.False(t, s.GetColumns()[0].GetDecimalComma())
 	require.Equal(t, []string{"1", "2024-01-01"}, s.GetSampleRows()[0].GetValues())
 	for ct := tabular.TypeEmpty; ct <= tabular.TypeText; ct++ {

@@ -155,7 +155,11 @@ type ColumnProfile struct {
 	EmptyCount int64 `protobuf:"varint,3,opt,name=empty_count,json=emptyCount,proto3" json:"empty_count,omitempty"`
 	// decimal_comma is true for a decimal column written with a comma as the
 	// decimal mark, such as "3,50" (pandas reads it with decimal=",").
-	DecimalComma  bool `protobuf:"varint,4,opt,name=decimal_comma,json=decimalComma,proto3" json:"decimal_comma,omitempty"`
+	DecimalComma bool `protobuf:"varint,4,opt,name=decimal_comma,json=decimalComma,proto3" json:"decimal_comma,omitempty"`
+	// date_format is the strftime format every value of a CSV's date column
+	// matches, such as "%d/%m/%Y", for pandas.to_datetime(format=...); empty
+	// when the values mix forms or day and month order is ambiguous.
+	DateFormat    string `protobuf:"bytes,5,opt,name=date_format,json=dateFormat,proto3" json:"date_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -216,6 +220,13 @@ func (x *ColumnProfile) GetDecimalComma() bool {
 		return x.DecimalComma
 	}
 	return false
+}
+
+func (x *ColumnProfile) GetDateFormat() string {
+	if x != nil {
+		return x.DateFormat
+	}
+	return ""
 }
 
 // SampleRow is one row of values, as text.
@@ -773,13 +784,15 @@ var File_airlock_generator_v1_generator_proto protoreflect.FileDescriptor
 
 const file_airlock_generator_v1_generator_proto_rawDesc = "" +
 	"\n" +
-	"$airlock/generator/v1/generator.proto\x12\x14airlock.generator.v1\x1a\x1eairlock/policy/v1/policy.proto\"\x9f\x01\n" +
+	"$airlock/generator/v1/generator.proto\x12\x14airlock.generator.v1\x1a\x1eairlock/policy/v1/policy.proto\"\xc0\x01\n" +
 	"\rColumnProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .airlock.generator.v1.ColumnTypeR\x04type\x12\x1f\n" +
 	"\vempty_count\x18\x03 \x01(\x03R\n" +
 	"emptyCount\x12#\n" +
-	"\rdecimal_comma\x18\x04 \x01(\bR\fdecimalComma\"#\n" +
+	"\rdecimal_comma\x18\x04 \x01(\bR\fdecimalComma\x12\x1f\n" +
+	"\vdate_format\x18\x05 \x01(\tR\n" +
+	"dateFormat\"#\n" +
 	"\tSampleRow\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"\xfd\x01\n" +
 	"\fSheetProfile\x12\x12\n" +
