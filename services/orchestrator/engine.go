@@ -69,6 +69,10 @@ type Config struct {
 	MaxRunInputBytes int64
 	// ChunkBytes is the size of stored and streamed file chunks.
 	ChunkBytes int
+	// LeaseTTL is how long a run stays with the engine driving it without a
+	// renewal; another engine (a replica, or this one restarted after a crash)
+	// takes it over after that. Renewals come every LeaseTTL/3.
+	LeaseTTL time.Duration
 }
 
 // DefaultConfig returns the defaults the flags start from.
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		MaxFileBytes:       32 << 20,
 		MaxRunInputBytes:   48 << 20,
 		ChunkBytes:         256 << 10,
+		LeaseTTL:           30 * time.Second,
 	}
 }
 
@@ -100,6 +105,8 @@ type Engine struct {
 
 	// ready closes once the services the engine calls answer; runs wait for it.
 	ready chan struct{}
+	// id names this engine as the owner of the runs it drives.
+	id string
 
 	mu      sync.Mutex
 	base    context.Context
@@ -113,17 +120,21 @@ var errUserCancel = errors.New("cancelled by request")
 // NewEngine returns an engine; call Start before submitting.
 func NewEngine(store Store, clients Clients, prices *pricing.Table, cfg Config, profile Profiler, log *slog.Logger) *Engine {
 	return &Engine{store: store, clients: clients, prices: prices, cfg: cfg, log: log, profile: profile,
-		hub: newHub(), running: map[string]context.CancelCauseFunc{}, ready: make(chan struct{})}
+		hub: newHub(), running: map[string]context.CancelCauseFunc{}, ready: make(chan struct{}), id: newID("orch")}
 }
 
 // Start lets the engine take runs under ctx and, once ready returns nil,
-// resumes every run that had not ended. When ctx ends, runs stop where they
-// are, to be resumed by the next Start. What resuming means per state:
-// RECEIVED, CHECKING and AWAITING_APPROVAL carry on (an approval request
-// already opened is found again, not duplicated); GENERATING releases the
-// interrupted call's reservation and generates that attempt again;
-// EXECUTING carries on only when the attempt was not yet recorded as
-// started, and otherwise ends FAILED without running the code again.
+// resumes every unfinished run no other engine holds. When ctx ends, runs
+// stop where they are and their leases are released, to be resumed by the
+// next Start (or another replica). While it runs, the engine renews the
+// leases of its runs every LeaseTTL/3 and takes over runs whose lease lapsed.
+//
+// What resuming means per state: RECEIVED, CHECKING and AWAITING_APPROVAL
+// carry on (an approval request already opened is found again, not
+// duplicated); GENERATING releases the interrupted call's reservation and
+// generates that attempt again; EXECUTING carries on only when the attempt was
+// not yet recorded as started, and otherwise ends FAILED without running the
+// code again.
 func (e *Engine) Start(ctx context.Context, ready func(context.Context) error) {
 	e.mu.Lock()
 	e.base = ctx
@@ -137,25 +148,73 @@ func (e *Engine) Start(ctx context.Context, ready func(context.Context) error) {
 			}
 		}
 		close(e.ready)
-		if err := e.Recover(ctx); err != nil && ctx.Err() == nil {
-			e.log.ErrorContext(ctx, "resuming runs", "error", err)
+		if n, err := e.store.DeleteIncompleteFiles(ctx, time.Now().Add(-time.Hour)); err != nil {
+			e.log.WarnContext(ctx, "removing abandoned uploads", "error", err)
+		} else if n > 0 {
+			e.log.InfoContext(ctx, "removed abandoned uploads", "files", n)
+		}
+		tick := time.NewTicker(e.cfg.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			if err := e.Recover(ctx); err != nil && ctx.Err() == nil {
+				e.log.ErrorContext(ctx, "resuming runs", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			e.renewLeases(ctx)
 		}
 	}()
 }
 
-// Recover resumes every unfinished run and removes abandoned uploads.
-func (e *Engine) Recover(ctx context.Context) error {
-	if n, err := e.store.DeleteIncompleteFiles(ctx, time.Now().Add(-time.Hour)); err != nil {
-		e.log.WarnContext(ctx, "removing abandoned uploads", "error", err)
-	} else if n > 0 {
-		e.log.InfoContext(ctx, "removed abandoned uploads", "files", n)
+// errLostLease stops a run whose lease another engine took over.
+var errLostLease = errors.New("another orchestrator took the run over")
+
+// renewLeases extends the lease of every run this engine drives; a run
+// another engine took over is stopped here.
+func (e *Engine) renewLeases(ctx context.Context) {
+	e.mu.Lock()
+	ids := make(map[string]context.CancelCauseFunc, len(e.running))
+	for id, c := range e.running {
+		ids[id] = c
 	}
+	e.mu.Unlock()
+	until := time.Now().Add(e.cfg.LeaseTTL)
+	for id, cancel := range ids {
+		err := e.store.RenewLease(ctx, id, e.id, until)
+		if errors.Is(err, ErrConflict) {
+			e.log.WarnContext(ctx, "stopping a run another orchestrator took over", "run_id", id)
+			cancel(errLostLease)
+		} else if err != nil && ctx.Err() == nil {
+			e.log.WarnContext(ctx, "renewing a run's lease", "run_id", id, "error", err)
+		}
+	}
+}
+
+// Recover claims and resumes every unfinished run that no engine holds.
+func (e *Engine) Recover(ctx context.Context) error {
 	runs, err := e.store.ActiveRuns(ctx)
 	if err != nil {
 		return fmt.Errorf("finding runs to resume: %w", err)
 	}
 	for _, r := range runs {
-		e.log.InfoContext(ctx, "resuming run after restart", "run_id", r.ID, "state", r.State.String())
+		e.mu.Lock()
+		_, mine := e.running[r.ID]
+		e.mu.Unlock()
+		if mine {
+			continue
+		}
+		now := time.Now()
+		ok, err := e.store.ClaimRun(ctx, r.ID, e.id, now.Add(e.cfg.LeaseTTL), now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // another engine drives it
+		}
+		e.log.InfoContext(ctx, "resuming run", "run_id", r.ID, "state", r.State.String(), "previous_owner", r.Owner)
 		e.launch(r.ID, r.Tenant, true)
 	}
 	return nil
@@ -183,6 +242,11 @@ func (e *Engine) launch(id, tenant string, recovered bool) {
 			delete(e.running, id)
 			e.mu.Unlock()
 			cancel(nil)
+			if e.base.Err() != nil { // stopping: let the next engine take the run at once
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(e.base), 5*time.Second)
+				_ = e.store.ReleaseLease(rctx, id, e.id)
+				rcancel()
+			}
 		}()
 		e.drive(ctx, id, tenant, recovered)
 	}()
@@ -364,6 +428,10 @@ func (e *Engine) drive(ctx context.Context, id, tenant string, recovered bool) {
 		var end *endError
 		if errors.As(err, &end) {
 			e.finish(ctx, r, end.state, end.reason)
+			return
+		}
+		if errors.Is(err, errLostLease) {
+			log.WarnContext(ctx, "stopping: another orchestrator took the run over")
 			return
 		}
 		if errors.Is(err, ErrConflict) {

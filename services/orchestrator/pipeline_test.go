@@ -13,12 +13,14 @@ import (
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
 	budgetv1 "github.com/airlockhq/airlock/gen/go/airlock/budget/v1"
+	executorv1 "github.com/airlockhq/airlock/gen/go/airlock/executor/v1"
 	generatorv1 "github.com/airlockhq/airlock/gen/go/airlock/generator/v1"
 	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/database"
 	"github.com/airlockhq/airlock/pkg/database/dbtest"
+	"github.com/airlockhq/airlock/pkg/pricing"
 )
 
 const (
@@ -380,4 +382,75 @@ func TestSubmitAndUploadValidation(t *testing.T) {
 	second := h.submit("alice", req)
 	require.Equal(t, first.GetId(), second.GetId())
 	h.waitState("alice", first.GetId(), succeeded)
+}
+
+func TestTwoEnginesShareRunsWithoutDoubleExecution(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	run := h.submit("alice", code("REVIEW"))
+	h.waitState("alice", run.GetId(), awaiting)
+
+	// A second engine (another replica) on the same store leaves a run whose
+	// lease is held alone.
+	h.mu.Lock()
+	svc := h.dial(h.addr, "svc")
+	h.mu.Unlock()
+	clients := Clients{
+		Policy: policyv1.NewPolicyServiceClient(svc), Budget: budgetv1.NewBudgetServiceClient(svc),
+		Generator: generatorv1.NewGeneratorServiceClient(svc), Executor: executorv1.NewExecutorServiceClient(svc),
+		Approval: approvalv1.NewApprovalServiceClient(svc),
+	}
+	cfg := h.cfg
+	cfg.LeaseTTL = 300 * time.Millisecond
+	other := NewEngine(h.store, clients, pricing.Default(), cfg, nil, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	other.Start(ctx, nil)
+	defer func() { cancel(); other.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	other.mu.Lock()
+	_, taken := other.running[run.GetId()]
+	other.mu.Unlock()
+	require.False(t, taken, "a run with a live lease stays with its owner")
+
+	// The owner's engine stops (its lease is released; the services stay up);
+	// the replica takes the run over and finishes it once approved, running
+	// the code once.
+	h.mu.Lock()
+	h.cancel()
+	h.engine.Wait()
+	h.mu.Unlock()
+	require.True(t, h.fakes.approval.decide(run.GetId(), approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, "olga", ""))
+	deadline := time.Now().Add(10 * time.Second)
+	var r *Run
+	for time.Now().Before(deadline) {
+		var err error
+		r, err = h.store.GetRun(context.Background(), "acme", run.GetId())
+		require.NoError(t, err)
+		if Terminal(r.State) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, succeeded.String(), r.State.String(), r.FailureReason)
+	require.Equal(t, other.id, r.Owner)
+	require.Equal(t, 1, h.fakes.executor.callCount())
+}
+
+func TestLostLeaseFencesExecution(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	ctx := context.Background()
+	r := newTestRun("acme", "alice", "")
+	r.Owner, r.LeaseUntil = "someone-else", time.Now().Add(time.Hour)
+	_, _, err := h.store.CreateRun(ctx, r)
+	require.NoError(t, err)
+	ok, err := h.store.ClaimRun(ctx, r.ID, "me", time.Now().Add(time.Minute), time.Now())
+	require.NoError(t, err)
+	require.False(t, ok, "a live lease cannot be claimed")
+	require.ErrorIs(t, h.store.RenewLease(ctx, r.ID, "me", time.Now().Add(time.Minute)), ErrConflict)
+	ok, err = h.store.ClaimRun(ctx, r.ID, "me", time.Now().Add(time.Minute), time.Now().Add(2*time.Hour))
+	require.NoError(t, err)
+	require.True(t, ok, "a lapsed lease can")
+	require.NoError(t, h.store.RenewLease(ctx, r.ID, "me", time.Now().Add(time.Minute)))
+	require.ErrorIs(t, h.store.RenewLease(ctx, r.ID, "someone-else", time.Now().Add(time.Minute)), ErrConflict)
 }

@@ -126,10 +126,10 @@ func (s *SQLStore) CreateRun(ctx context.Context, r *Run) (*Run, bool, error) {
 	err := s.inTx(ctx, func(tx querier) error {
 		if _, err := tx.ExecContext(ctx, s.rb(`INSERT INTO orchestrator_runs
 			(id, tenant, requester, principal, state, prompt, supplied_code, policy_id, max_attempts,
-			 idempotency_key, trace_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+			 idempotency_key, trace_id, created_at, updated_at, owner, lease_until)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`),
 			r.ID, r.Tenant, r.Requester, encodePrincipal(r.Principal), int32(r.State), r.Prompt, r.SuppliedCode,
-			r.PolicyID, r.MaxAttempts, r.IdempotencyKey, r.TraceID, nanos(now), nanos(now)); err != nil {
+			r.PolicyID, r.MaxAttempts, r.IdempotencyKey, r.TraceID, nanos(now), nanos(now), r.Owner, nanos(r.LeaseUntil)); err != nil {
 			return err
 		}
 		for i, in := range r.Inputs {
@@ -167,7 +167,7 @@ func isUniqueViolation(err error) bool {
 
 const runColumns = `id, tenant, requester, principal, state, prompt, supplied_code, policy_id, max_attempts,
 	idempotency_key, approval_id, failure_reason, trace_id, llm_micros, compute_micros, cancel_requested,
-	created_at, updated_at, finished_at`
+	created_at, updated_at, finished_at, owner, lease_until`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -175,10 +175,10 @@ func scanRun(sc scanner) (*Run, error) {
 	var r Run
 	var principal string
 	var state int32
-	var created, updated, finished int64
+	var created, updated, finished, lease int64
 	if err := sc.Scan(&r.ID, &r.Tenant, &r.Requester, &principal, &state, &r.Prompt, &r.SuppliedCode,
 		&r.PolicyID, &r.MaxAttempts, &r.IdempotencyKey, &r.ApprovalID, &r.FailureReason, &r.TraceID,
-		&r.LLMMicros, &r.ComputeMicros, &r.CancelRequested, &created, &updated, &finished); err != nil {
+		&r.LLMMicros, &r.ComputeMicros, &r.CancelRequested, &created, &updated, &finished, &r.Owner, &lease); err != nil {
 		return nil, err
 	}
 	p, err := decodePrincipal(principal)
@@ -188,6 +188,7 @@ func scanRun(sc scanner) (*Run, error) {
 	r.Principal = p
 	r.State = State(state)
 	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromNanos(created), fromNanos(updated), fromNanos(finished)
+	r.LeaseUntil = fromNanos(lease)
 	return &r, nil
 }
 
@@ -413,6 +414,39 @@ func (s *SQLStore) execOne(ctx context.Context, what, query string, args ...any)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
+	}
+	return nil
+}
+
+// ClaimRun implements Store.
+func (s *SQLStore) ClaimRun(ctx context.Context, id, owner string, until, now time.Time) (bool, error) {
+	res, err := s.q.ExecContext(ctx, s.rb(`UPDATE orchestrator_runs SET owner = $1, lease_until = $2
+		WHERE id = $3 AND (owner = $1 OR owner = '' OR lease_until < $4)`), owner, nanos(until), id, nanos(now))
+	if err != nil {
+		return false, fmt.Errorf("claiming run: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// RenewLease implements Store.
+func (s *SQLStore) RenewLease(ctx context.Context, id, owner string, until time.Time) error {
+	res, err := s.q.ExecContext(ctx, s.rb(`UPDATE orchestrator_runs SET lease_until = $1 WHERE id = $2 AND owner = $3`),
+		nanos(until), id, owner)
+	if err != nil {
+		return fmt.Errorf("renewing lease: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// ReleaseLease implements Store.
+func (s *SQLStore) ReleaseLease(ctx context.Context, id, owner string) error {
+	_, err := s.q.ExecContext(ctx, s.rb(`UPDATE orchestrator_runs SET lease_until = 0 WHERE id = $1 AND owner = $2`), id, owner)
+	if err != nil {
+		return fmt.Errorf("releasing lease: %w", err)
 	}
 	return nil
 }

@@ -441,8 +441,15 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 	// The attempt is recorded as executing, with the reservation, before the
 	// sandbox starts: after a crash it is never run again.
 	att.Status = AttemptExecuting
-	res, err := e.reserve(ctx, r, kindCompute, estimate, timeout+5*time.Minute, "",
-		func(st Store) error { return st.PutAttempt(ctx, r.ID, att) })
+	res, err := e.reserve(ctx, r, kindCompute, estimate, timeout+5*time.Minute, "", func(st Store) error {
+		// Fencing: only the run's current owner may record the start.
+		if err := st.RenewLease(ctx, r.ID, e.id, time.Now().Add(e.cfg.LeaseTTL)); errors.Is(err, ErrConflict) {
+			return errLostLease
+		} else if err != nil {
+			return err
+		}
+		return st.PutAttempt(ctx, r.ID, att)
+	})
 	if err != nil {
 		return err
 	}

@@ -44,12 +44,15 @@ type Run struct {
 	LLMMicros       int64
 	ComputeMicros   int64
 	CancelRequested bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	FinishedAt      time.Time
-	Inputs          []FileRef
-	Attempts        []Attempt
-	Outputs         []FileRef
+	// Owner is the engine driving the run, until LeaseUntil unless renewed.
+	Owner      string
+	LeaseUntil time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt time.Time
+	Inputs     []FileRef
+	Attempts   []Attempt
+	Outputs    []FileRef
 }
 
 // LastAttempt returns the newest attempt, or nil.
@@ -165,6 +168,14 @@ type Store interface {
 	Transition(ctx context.Context, id string, from, to State, message string, upd RunUpdate) error
 	// Transitions returns a run's transitions with seq greater than after.
 	Transitions(ctx context.Context, id string, after int) ([]Transition, error)
+	// ClaimRun makes owner the run's driver until until, when the run is
+	// unowned, already owner's, or its lease ended before now. It reports
+	// whether the claim held.
+	ClaimRun(ctx context.Context, id, owner string, until, now time.Time) (bool, error)
+	// RenewLease extends owner's lease; ErrConflict when another owner took the run.
+	RenewLease(ctx context.Context, id, owner string, until time.Time) error
+	// ReleaseLease ends owner's lease so another engine may take the run at once.
+	ReleaseLease(ctx context.Context, id, owner string) error
 	// SetApprovalID records the approval request a run waits on.
 	SetApprovalID(ctx context.Context, id, approvalID string) error
 	// RequestCancel marks a run of tenant for cancellation.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -69,6 +70,7 @@ func (e *Engine) Submit(ctx context.Context, p auth.Principal, sp SubmitParams) 
 		Principal: auth.Principal{Tenant: p.Tenant, Subject: p.Subject, Roles: p.Roles},
 		State:     stReceived, Prompt: sp.Prompt, SuppliedCode: sp.Code, PolicyID: sp.PolicyID,
 		MaxAttempts: sp.MaxAttempts, IdempotencyKey: sp.IdempotencyKey, TraceID: sp.TraceID,
+		Owner: e.id, LeaseUntil: time.Now().Add(e.cfg.LeaseTTL),
 	}
 	names := map[string]bool{}
 	seen := map[string]bool{}
