@@ -454,3 +454,57 @@ func TestLostLeaseFencesExecution(t *testing.T) {
 	require.NoError(t, h.store.RenewLease(ctx, r.ID, "me", time.Now().Add(time.Minute)))
 	require.ErrorIs(t, h.store.RenewLease(ctx, r.ID, "someone-else", time.Now().Add(time.Minute)), ErrConflict)
 }
+
+func TestListRunsPagingAndBadInput(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		ids = append(ids, h.submit("bob", code("print(1)")).GetId())
+	}
+	h.submit("alice", code("print(2)"))
+	c := h.client("bob")
+	var got []string
+	tok := ""
+	for {
+		resp, err := c.ListRuns(ctx, &orchestratorv1.ListRunsRequest{PageSize: 2, PageToken: tok})
+		require.NoError(t, err)
+		for _, r := range resp.GetRuns() {
+			require.Equal(t, "bob", r.GetRequester(), "a user lists only their own runs")
+			got = append(got, r.GetId())
+		}
+		if tok = resp.GetNextPageToken(); tok == "" {
+			break
+		}
+	}
+	require.ElementsMatch(t, ids, got)
+	resp, err := c.ListRuns(ctx, &orchestratorv1.ListRunsRequest{Requester: "alice"})
+	require.NoError(t, err)
+	require.Empty(t, resp.GetRuns(), "a user cannot list another's runs by asking")
+	resp, err = h.client("olga").ListRuns(ctx, &orchestratorv1.ListRunsRequest{Requester: "alice"})
+	require.NoError(t, err)
+	require.Len(t, resp.GetRuns(), 1, "an operator can")
+
+	for _, tc := range []struct {
+		req   *orchestratorv1.ListRunsRequest
+		field string
+	}{
+		{&orchestratorv1.ListRunsRequest{PageToken: "not a token"}, "page_token"},
+		{&orchestratorv1.ListRunsRequest{PageSize: -1}, "page_size"},
+		{&orchestratorv1.ListRunsRequest{State: 99}, "state"},
+	} {
+		_, err := c.ListRuns(ctx, tc.req)
+		st := status.Convert(err)
+		require.Equal(t, codes.InvalidArgument, st.Code())
+		require.Contains(t, st.Message(), tc.field)
+	}
+	for _, call := range []func() error{
+		func() error { _, err := c.GetRun(ctx, &orchestratorv1.GetRunRequest{}); return err },
+		func() error { _, err := c.CancelRun(ctx, &orchestratorv1.CancelRunRequest{}); return err },
+	} {
+		require.Equal(t, codes.InvalidArgument, status.Code(call()))
+	}
+	_, err = c.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: "run_does_not_exist"})
+	require.Equal(t, codes.NotFound, status.Code(err))
+}
