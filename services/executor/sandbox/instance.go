@@ -217,6 +217,16 @@ func (inst *instance) waitReady(timeout time.Duration) error {
 	if err != nil || n != 1 || b[0] != 0 {
 		return fmt.Errorf("warm sandbox not ready: %v", err)
 	}
+	// Whatever the imports wrote to stderr (a library's warning, say) is
+	// already in the pipe: drop it, it is not the run's.
+	_ = inst.stderr.SetReadDeadline(time.Now().Add(time.Millisecond))
+	drain := make([]byte, 4096)
+	for {
+		if n, err := inst.stderr.Read(drain); err != nil || n == 0 {
+			break
+		}
+	}
+	_ = inst.stderr.SetReadDeadline(time.Time{})
 	return nil
 }
 

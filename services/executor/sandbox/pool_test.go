@@ -77,6 +77,7 @@ func TestPandasJobColdAndWarm(t *testing.T) {
 		require.Equal(t, Exited, res.Reason, "%s %s", res.Message, res.Stderr)
 		require.Equal(t, 0, res.ExitCode, "%s", res.Stderr)
 		require.Equal(t, want, string(res.Stdout))
+		require.Empty(t, string(res.Stderr))
 		require.Len(t, res.Files, 1)
 		require.Equal(t, "top.xlsx", res.Files[0].Name)
 		require.Equal(t, "('region', 'revenue')\n('south', 250)\n('north', 170)\n('east', 75)\n", readXLSX(t, res.Files[0].Content))
