@@ -24,11 +24,11 @@ airlock dev --addr "$ADDR" --data-dir "$DEMO/.airlock" --policy-dir "$ROOT/polic
 dev=$!
 trap 'kill $dev 2>/dev/null; wait $dev 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-	[ -s "$DEMO/.airlock/admin.key" ] && grpcurl -plaintext "$ADDR" grpc.health.v1.Health/Check >/dev/null 2>&1 && break
+	[ -s "$DEMO/.airlock/admin.key" ] && airlock health --addr "$ADDR" >/dev/null 2>&1 && break
 	kill -0 $dev 2>/dev/null || { cat "$DEMO/dev.log"; echo "airlock dev exited" >&2; exit 1; }
 	sleep 0.2
 done
-grpcurl -plaintext "$ADDR" list | sed 's/^/  /'
+if command -v grpcurl >/dev/null; then grpcurl -plaintext "$ADDR" list | sed 's/^/  /'; fi
 
 step "creating API keys: alice (user) submits jobs, olga (operator) approves them"
 alice=$(airlock keys create --tenant default --subject alice --role user 2>/dev/null)
