@@ -187,8 +187,16 @@ func (e *Engine) renewLeases(ctx context.Context) {
 		if errors.Is(err, ErrConflict) {
 			e.log.WarnContext(ctx, "stopping a run another orchestrator took over", "run_id", id)
 			cancel(errLostLease)
-		} else if err != nil && ctx.Err() == nil {
-			e.log.WarnContext(ctx, "renewing a run's lease", "run_id", id, "error", err)
+			continue
+		} else if err != nil {
+			if ctx.Err() == nil {
+				e.log.WarnContext(ctx, "renewing a run's lease", "run_id", id, "error", err)
+			}
+			continue
+		}
+		// A cancellation asked of another replica reaches the owner here.
+		if yes, err := e.store.CancelRequested(ctx, id); err == nil && yes {
+			cancel(fmt.Errorf("%w: cancelled by request", errUserCancel))
 		}
 	}
 }
@@ -308,7 +316,14 @@ func (e *Engine) Cancel(ctx context.Context, p auth.Principal, id, reason string
 	if running {
 		cancel(fmt.Errorf("%w: %s", errUserCancel, msg))
 	} else {
-		e.finish(ctx, r, stCancelled, msg)
+		// Driven by no one (a crashed replica's lapsed lease): end it here.
+		// Otherwise its owner sees the request when it next renews its lease.
+		now := time.Now()
+		if ok, err := e.store.ClaimRun(ctx, id, e.id, now.Add(e.cfg.LeaseTTL), now); err != nil {
+			return nil, err
+		} else if ok {
+			e.finish(ctx, r, stCancelled, msg)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

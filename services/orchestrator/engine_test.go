@@ -54,7 +54,10 @@ type harness struct {
 	conns  []*grpc.ClientConn
 }
 
-func setup(t *testing.T, db *database.DB) *harness {
+func setup(t *testing.T, db *database.DB) *harness { return setupWith(t, db, nil) }
+
+// setupWith is setup with the engine's settings changed by tune.
+func setupWith(t *testing.T, db *database.DB, tune func(*Config)) *harness {
 	t.Helper()
 	if db == nil {
 		db = dbtest.Open(t, dbtest.NewSQLiteURL(t), Migrations())
@@ -64,6 +67,9 @@ func setup(t *testing.T, db *database.DB) *harness {
 	cfg.ChunkBytes = 4096 // several chunks even for the test files
 	cfg.MaxFileBytes = 1 << 20
 	cfg.MaxRunInputBytes = 1 << 20
+	if tune != nil {
+		tune(&cfg)
+	}
 	h := &harness{t: t, fakes: newFakes(), store: NewSQLStore(db), cfg: cfg}
 	h.start()
 	t.Cleanup(h.stop)

@@ -508,3 +508,27 @@ func TestListRunsPagingAndBadInput(t *testing.T) {
 	_, err = c.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: "run_does_not_exist"})
 	require.Equal(t, codes.NotFound, status.Code(err))
 }
+
+func TestCancelThroughAnotherReplica(t *testing.T) {
+	t.Parallel()
+	h := setupWith(t, nil, func(c *Config) { c.LeaseTTL = 600 * time.Millisecond })
+	h.fakes.executor.mu.Lock()
+	h.fakes.executor.block = make(chan struct{})
+	h.fakes.executor.started = make(chan struct{}, 1)
+	h.fakes.executor.mu.Unlock()
+	run := h.submit("alice", code("print(1)"))
+	<-h.fakes.executor.started
+
+	// A second engine gets the request; the owner stops the sandbox when it
+	// next renews its lease.
+	h.mu.Lock()
+	svc := h.dial(h.addr, "svc")
+	h.mu.Unlock()
+	other := NewEngine(h.store, Clients{Budget: budgetv1.NewBudgetServiceClient(svc)}, pricing.Default(), h.cfg, nil, testLogger(t))
+	alice := auth.Principal{Tenant: "acme", Subject: "alice", Roles: []auth.Role{auth.RoleUser}}
+	_, err := other.Cancel(context.Background(), alice, run.GetId(), "from elsewhere")
+	require.NoError(t, err)
+	r := h.waitState("alice", run.GetId(), orchestratorv1.RunState_RUN_STATE_CANCELLED)
+	require.Contains(t, r.GetFailureReason(), "cancelled")
+	require.Zero(t, h.fakes.budget.heldCount())
+}

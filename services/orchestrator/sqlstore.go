@@ -442,6 +442,19 @@ func (s *SQLStore) RenewLease(ctx context.Context, id, owner string, until time.
 	return nil
 }
 
+// CancelRequested implements Store.
+func (s *SQLStore) CancelRequested(ctx context.Context, id string) (bool, error) {
+	var b bool
+	err := s.q.QueryRowContext(ctx, s.rb(`SELECT cancel_requested FROM orchestrator_runs WHERE id = $1`), id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading cancellation: %w", err)
+	}
+	return b, nil
+}
+
 // ReleaseLease implements Store.
 func (s *SQLStore) ReleaseLease(ctx context.Context, id, owner string) error {
 	_, err := s.q.ExecContext(ctx, s.rb(`UPDATE orchestrator_runs SET lease_until = 0 WHERE id = $1 AND owner = $2`), id, owner)

@@ -174,6 +174,8 @@ type Store interface {
 	ClaimRun(ctx context.Context, id, owner string, until, now time.Time) (bool, error)
 	// RenewLease extends owner's lease; ErrConflict when another owner took the run.
 	RenewLease(ctx context.Context, id, owner string, until time.Time) error
+	// CancelRequested reports whether someone asked to cancel the run.
+	CancelRequested(ctx context.Context, id string) (bool, error)
 	// ReleaseLease ends owner's lease so another engine may take the run at once.
 	ReleaseLease(ctx context.Context, id, owner string) error
 	// SetApprovalID records the approval request a run waits on.
