@@ -4,7 +4,10 @@
 // and on Postgres: latency p50/p99 of one client, and runs per second with 8
 // concurrent clients, all over supplied code (no model call).
 //
-//	go run ./bench/orchestrator [-runs 200] [-clients 8] [-postgres URL]
+//	go run ./bench/orchestrator [-runs 200] [-clients 8] [-postgres URL] [-real bin/airlock]
+//
+// With -real it also runs supplied code through `airlock dev` — the real
+// services and sandbox — and reports end to end minus the sandbox's wall time.
 package main
 
 import (
@@ -47,6 +50,9 @@ func main() {
 	perClient := flag.Int("per-client", 40, "runs each concurrent client submits")
 	pgURL := flag.String("postgres", envOr("AIRLOCK_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"Postgres server to create a scratch database on; empty skips Postgres")
+	realBin := flag.String("real", "auto", "also measure through `BIN dev` (the real services and sandbox); auto means bin/airlock when built, empty skips")
+	realRuns := flag.Int("real-runs", 30, "runs measured one at a time through -real")
+	realPerClient := flag.Int("real-per-client", 5, "runs each concurrent client submits through -real")
 	flag.Parse()
 	ctx := context.Background()
 	fmt.Printf("orchestrator overhead per run (supplied code; stub services answer at once; %d runs; %d clients x %d runs)\n",
@@ -66,6 +72,17 @@ func main() {
 		}
 		defer drop()
 		if err := bench(ctx, "postgres", u, *runs, *clients, *perClient); err != nil {
+			fail(err)
+		}
+	}
+	if *realBin == "auto" {
+		*realBin = ""
+		if _, err := os.Stat("bin/airlock"); err == nil {
+			*realBin = "bin/airlock"
+		}
+	}
+	if *realBin != "" {
+		if err := benchReal(ctx, *realBin, *realRuns, *clients, *realPerClient); err != nil {
 			fail(err)
 		}
 	}
@@ -179,28 +196,36 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // oneRun submits supplied code and follows it to its end through WatchRun.
 func oneRun(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, fileID string) (time.Duration, error) {
 	start := time.Now()
+	_, err := runToEnd(ctx, c, fileID)
+	return time.Since(start), err
+}
+
+// runToEnd submits supplied code, follows it through WatchRun until it
+// succeeds, and returns its id.
+func runToEnd(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, fileID string) (string, error) {
 	resp, err := c.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
 		Source: &orchestratorv1.SubmitRunRequest_Code{Code: code}, InputFileIds: []string{fileID}})
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	stream, err := c.WatchRun(ctx, &orchestratorv1.WatchRunRequest{RunId: resp.GetRun().GetId()})
+	id := resp.GetRun().GetId()
+	stream, err := c.WatchRun(ctx, &orchestratorv1.WatchRunRequest{RunId: id})
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("run %s: watch ended before the run", resp.GetRun().GetId())
+			return "", fmt.Errorf("run %s: watch ended before the run", id)
 		}
 		if err != nil {
-			return 0, err
+			return "", err
 		}
 		if t := msg.GetTransition(); t != nil && orchestrator.Terminal(t.GetTo()) {
 			if t.GetTo() != orchestratorv1.RunState_RUN_STATE_SUCCEEDED {
-				return 0, fmt.Errorf("run %s ended %s: %s", resp.GetRun().GetId(), t.GetTo(), t.GetMessage())
+				return "", fmt.Errorf("run %s ended %s: %s", id, t.GetTo(), t.GetMessage())
 			}
-			return time.Since(start), nil
+			return id, nil
 		}
 	}
 }
