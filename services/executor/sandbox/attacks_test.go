@@ -317,3 +317,16 @@ print("hostname", os.uname().nodename)
 	}
 	require.GreaterOrEqual(t, res.HostUID, 1_000_000, "a host uid of its own, not root")
 }
+
+// Without cgroups the fork bomb is held by RLIMIT_NPROC (each sandbox has a
+// host uid of its own, so the count is its own).
+func TestAttackForkBombRlimitFallback(t *testing.T) {
+	t.Parallel()
+	r := setup(t, 0, func(c *Config) { c.NoCgroups = true })
+	code := "import os, time\nn = 0\nwhile True:\n    try:\n        os.fork()\n        n += 1\n    except OSError:\n        time.sleep(0.01)\n"
+	res := run(t, r, Spec{Code: code, NoGuard: true,
+		Limits: limits(func(l *Limits) { l.Timeout = 2 * time.Second; l.MaxProcesses = 32 })})
+	require.Equal(t, Timeout, res.Reason, "%s %s", res.Message, res.Stderr)
+	res = run(t, r, Spec{Code: "print('alive')\n"})
+	require.Equal(t, "alive\n", string(res.Stdout))
+}
