@@ -65,17 +65,19 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		Timeout: 30 * time.Second, CPUTime: 30 * time.Second, MemoryBytes: 512 << 20,
-		MaxProcesses: 64, MaxOutputBytes: 64 << 20, MaxOutputFiles: 100,
+		MaxProcesses: 64, MaxOutputBytes: 16 << 20, MaxOutputFiles: 100,
 		MaxStdoutBytes: 1 << 20, MaxStderrBytes: 1 << 20, MaxOpenFiles: 256,
 	}
 }
 
-// DefaultMaxLimits are the built-in maxima a request may ask for.
+// DefaultMaxLimits are the built-in maxima a request may ask for. Output
+// files, stdout and stderr together stay under 64 MiB, the default gRPC
+// message cap, so a whole result always fits in a response.
 func DefaultMaxLimits() Limits {
 	return Limits{
 		Timeout: 5 * time.Minute, CPUTime: 5 * time.Minute, MemoryBytes: 4 << 30,
-		MaxProcesses: 256, MaxOutputBytes: 512 << 20, MaxOutputFiles: 1000,
-		MaxStdoutBytes: 16 << 20, MaxStderrBytes: 16 << 20, MaxOpenFiles: 1024,
+		MaxProcesses: 256, MaxOutputBytes: 40 << 20, MaxOutputFiles: 1000,
+		MaxStdoutBytes: 8 << 20, MaxStderrBytes: 8 << 20, MaxOpenFiles: 1024,
 	}
 }
 
