@@ -149,11 +149,11 @@ type e2eServer struct {
 // with returns e for the (sub)test t, so a failure stops t, not its parent.
 func (e *e2e) with(t *testing.T) *e2e { return &e2e{t: t, e2eServer: e.e2eServer} }
 
-func startE2E(t *testing.T, llm *fakeLLM, policyDir, dataDir string) *e2e {
+func startE2E(t *testing.T, llm *fakeLLM, policyDir, dataDir string, extra ...string) *e2e {
 	t.Helper()
-	dev := startDev(t, dataDir, "--llm-base-url", llm.srv.URL+"/v1", "--llm-max-retries", "0",
+	dev := startDev(t, dataDir, append([]string{"--llm-base-url", llm.srv.URL + "/v1", "--llm-max-retries", "0",
 		"--policy-dir", policyDir, "--orchestrator-approval-poll", "100ms",
-		"--budget-sweep-interval", "1s", "--approval-poll-interval", "100ms")
+		"--budget-sweep-interval", "1s", "--approval-poll-interval", "100ms"}, extra...)...)
 	e := &e2e{t: t, e2eServer: &e2eServer{dev: dev, llm: llm, policy: policyDir, dataDir: dataDir, tokens: map[string]string{}}}
 	e.admin = dev.adminToken(t)
 	return e
@@ -493,4 +493,17 @@ func TestE2ERestart(t *testing.T) {
 	r = e.wait(alice, awaiting.GetId(), stSucceeded, 90*time.Second)
 	require.Len(t, r.GetOutputs(), 1)
 	require.Zero(t, e.held(olga), "no money stays reserved")
+}
+
+// TestE2EApprovalExpires leaves a reviewed run undecided past the approval's
+// expiry: the approval service expires it and the run ends EXPIRED.
+func TestE2EApprovalExpires(t *testing.T) {
+	e := startE2E(t, newFakeLLM(t), writeTestPolicy(t), t.TempDir(),
+		"--approval-ttl", "1s", "--approval-sweep-interval", "200ms")
+	alice := e.key("acme", "alice", "user")
+	run := e.submit(alice, codeReq(reviewCode))
+	r := e.wait(alice, run.GetId(), orchestratorv1.RunState_RUN_STATE_EXPIRED, 30*time.Second)
+	require.Contains(t, r.GetFailureReason(), "expired")
+	require.Len(t, r.GetAttempts(), 1)
+	require.Nil(t, r.GetAttempts()[0].GetExecution(), "nothing ran")
 }
