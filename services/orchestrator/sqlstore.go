@@ -344,8 +344,22 @@ func (s *SQLStore) ActiveRuns(ctx context.Context) ([]*Run, error) {
 			states = append(states, fmt.Sprint(int32(st)))
 		}
 	}
-	return s.queryRuns(ctx, `SELECT `+runColumns+` FROM orchestrator_runs WHERE state IN (`+
+	// Only the runs themselves: the engine scans these every few seconds.
+	rows, err := s.q.QueryContext(ctx, `SELECT `+runColumns+` FROM orchestrator_runs WHERE state IN (`+
 		strings.Join(states, ",")+`) ORDER BY created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("listing active runs: %w", err)
+	}
+	defer rows.Close()
+	var runs []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing active runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
 }
 
 // Transition implements Store.

@@ -161,7 +161,8 @@ type Store interface {
 	GetRun(ctx context.Context, tenant, id string) (*Run, error)
 	// ListRuns returns a page of runs.
 	ListRuns(ctx context.Context, p ListParams) ([]*Run, error)
-	// ActiveRuns returns every run not yet ended, of every tenant.
+	// ActiveRuns returns every run not yet ended, of every tenant, without
+	// their inputs, attempts and outputs.
 	ActiveRuns(ctx context.Context) ([]*Run, error)
 	// Transition moves a run from one state to another and records it. It
 	// fails with ErrConflict when the run is no longer in from.
