@@ -565,4 +565,3 @@ func (s *SQLStore) Reservations(ctx context.Context, runID string) ([]Reservatio
 	}
 	return out, rows.Err()
 }
-

@@ -373,4 +373,3 @@ func (e *Engine) watchApproval(ctx context.Context, id string, changed chan<- st
 		}
 	}
 }
-
