@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -75,7 +76,8 @@ func orchestratorService() *serviceSpec {
 			orchestratorv1.RegisterOrchestratorServiceServer(env.Server.GRPC(), orchestrator.NewServer(engine, env.Log))
 			// Runs resume once the services they call answer (in dev they share this server,
 			// which starts listening only after every service has started).
-			engine.Start(ctx, func(ctx context.Context) error { return waitForPeers(ctx, conns) })
+			log := env.Log.With("service", "orchestrator")
+			engine.Start(ctx, func(ctx context.Context) error { return waitForPeers(ctx, conns, log) })
 			return func() error { engine.Wait(); return nil }, nil
 		},
 	}
@@ -141,14 +143,18 @@ func orchestratorClients(env *serviceEnv) (orchestrator.Clients, []*grpc.ClientC
 }
 
 // waitForPeers returns once every peer answers the health protocol (any status), or ctx ends.
-func waitForPeers(ctx context.Context, conns []*grpc.ClientConn) error {
+func waitForPeers(ctx context.Context, conns []*grpc.ClientConn, log *slog.Logger) error {
 	for _, c := range conns {
-		for {
+		for start := time.Now(); ; {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := healthpb.NewHealthClient(c).Check(cctx, &healthpb.HealthCheckRequest{})
 			cancel()
 			if err == nil {
 				break
+			}
+			if time.Since(start) > 10*time.Second {
+				log.WarnContext(ctx, "runs wait until a service the orchestrator calls answers", "peer", c.Target(), "error", err)
+				start = time.Now()
 			}
 			select {
 			case <-ctx.Done():
