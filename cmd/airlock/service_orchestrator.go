@@ -56,6 +56,7 @@ func orchestratorService() *serviceSpec {
 			fs.Int64Var(&cfg.MaxFileBytes, "orchestrator-max-file-bytes", cfg.MaxFileBytes, "largest uploaded file")
 			fs.Int64Var(&cfg.MaxRunInputBytes, "orchestrator-max-run-input-bytes", cfg.MaxRunInputBytes, "largest total of a run's inputs (they travel to the sandbox in one message)")
 			fs.DurationVar(&cfg.DefaultTimeout, "orchestrator-default-timeout", cfg.DefaultTimeout, "wall-time priced for an execution whose policy sets no timeout")
+			fs.Int64Var(&cfg.MaxOutputBytes, "orchestrator-max-output-bytes", cfg.MaxOutputBytes, "most output files one execution may return (a policy allowing more is lowered to this); keep it within the executor's maximum")
 			fs.DurationVar(&cfg.LeaseTTL, "orchestrator-lease-ttl", cfg.LeaseTTL, "how long a run stays with the replica driving it without renewal; after a crash another replica (or this one restarted) takes it over then")
 			fs.IntVar(&sampleRows, "orchestrator-sample-rows", sampleRows, "rows of each input shown to the model; 0 sends no rows")
 			fs.Int64Var(&cfg.DefaultMemoryBytes, "orchestrator-default-memory-bytes", cfg.DefaultMemoryBytes, "memory priced for an execution whose policy sets no limit")
@@ -99,6 +100,8 @@ func validateOrchestratorConfig(cfg orchestrator.Config, env *serviceEnv) error 
 		return config.Invalid("orchestrator-max-file-bytes", "must be positive")
 	case cfg.MaxRunInputBytes < cfg.MaxFileBytes:
 		return config.Invalid("orchestrator-max-run-input-bytes", "must be at least --orchestrator-max-file-bytes")
+	case cfg.MaxOutputBytes < 1:
+		return config.Invalid("orchestrator-max-output-bytes", "must be positive")
 	case cfg.LeaseTTL < 3*time.Second:
 		return config.Invalid("orchestrator-lease-ttl", "must be at least 3s")
 	case cfg.DefaultTimeout <= 0:

@@ -67,6 +67,10 @@ type Config struct {
 	// MaxFileBytes caps one uploaded file; MaxRunInputBytes all inputs of a run.
 	MaxFileBytes     int64
 	MaxRunInputBytes int64
+	// MaxOutputBytes caps the output files of one execution, whatever the
+	// policy allows: they come back in one gRPC message and are stored with
+	// the run. Policy limits above it are lowered to it.
+	MaxOutputBytes int64
 	// ChunkBytes is the size of stored and streamed file chunks.
 	ChunkBytes int
 	// LeaseTTL is how long a run stays with the engine driving it without a
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 		DefaultMemoryBytes: 512 << 20,
 		MaxFileBytes:       32 << 20,
 		MaxRunInputBytes:   48 << 20,
+		MaxOutputBytes:     40 << 20,
 		ChunkBytes:         256 << 10,
 		LeaseTTL:           30 * time.Second,
 	}

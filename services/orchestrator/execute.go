@@ -62,6 +62,9 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 		return end(stFailed, "attempt %d was not allowed by the policy", att.Number)
 	}
 	limits := executorLimits(att.Check.GetLimits())
+	if limits != nil && limits.GetMaxOutputBytes() > e.cfg.MaxOutputBytes {
+		limits.MaxOutputBytes = e.cfg.MaxOutputBytes
+	}
 	timeout, mem, cpu := e.cfg.DefaultTimeout, e.cfg.DefaultMemoryBytes, time.Duration(0)
 	if d := limits.GetTimeout(); d != nil && d.AsDuration() > 0 {
 		timeout = d.AsDuration()

@@ -44,7 +44,7 @@ func (f *fakePolicy) Check(ctx context.Context, req *policyv1.CheckRequest) (*po
 	h := sha256.Sum256([]byte(req.GetCode()))
 	resp := &policyv1.CheckResponse{Verdict: policyv1.Verdict_VERDICT_ALLOW, PolicyId: "default", PolicyVersion: "pv1",
 		CodeSha256: hex.EncodeToString(h[:]), AllowedImports: []string{"pandas", "csv"},
-		Limits: &policyv1.RunLimits{Timeout: durationpb.New(10 * time.Second), MemoryBytes: 256 << 20}}
+		Limits: &policyv1.RunLimits{Timeout: durationpb.New(10 * time.Second), MemoryBytes: 256 << 20, MaxOutputBytes: 1 << 30}}
 	switch {
 	case strings.Contains(req.GetCode(), "DENY"):
 		resp.Verdict = policyv1.Verdict_VERDICT_DENY

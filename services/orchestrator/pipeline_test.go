@@ -58,6 +58,7 @@ func TestSuppliedCodeRunsToOutputs(t *testing.T) {
 		require.Equal(t, "import pandas\nprint('hi')\n", ex.GetCode())
 		require.Equal(t, []string{"pandas", "csv"}, ex.GetAllowedImports())
 		require.Equal(t, 10*time.Second, ex.GetLimits().GetTimeout().AsDuration())
+		require.Equal(t, int64(40<<20), ex.GetLimits().GetMaxOutputBytes(), "the policy's 1 GiB is lowered to the orchestrator's cap")
 		require.Equal(t, strings.Repeat("region,amount\nnorth,10\n", 20), string(ex.GetInputs()[0].GetContent()))
 		// The policy saw the end user, forwarded by the orchestrator's service identity.
 		require.Equal(t, []string{"alice"}, h.fakes.policy.subjects())
