@@ -294,7 +294,7 @@ func TestE2E(t *testing.T) {
 	alice, bob := e.key("acme", "alice", "user"), e.key("acme", "bob", "user")
 	olga, eve := e.key("acme", "olga", "operator"), e.key("globex", "eve", "user")
 
-	t.Run("cli", func(t *testing.T) { testE2ECLI(t, e.with(t), alice) })
+	t.Run("cli", func(t *testing.T) { testE2ECLI(t, e.with(t), alice, olga) })
 
 	t.Run("prompt to outputs", func(t *testing.T) {
 		t.Parallel()
@@ -407,7 +407,7 @@ func (e *e2e) downloadErr(token, id string) error {
 	}
 }
 
-func testE2ECLI(t *testing.T, e *e2e, alice string) {
+func testE2ECLI(t *testing.T, e *e2e, alice, olga string) {
 	t.Setenv("AIRLOCK_ADDR", e.dev.addr)
 	t.Setenv("AIRLOCK_TOKEN", alice)
 	dir := t.TempDir()
@@ -434,6 +434,32 @@ func testE2ECLI(t *testing.T, e *e2e, alice string) {
 	stdout.Reset()
 	require.NoError(t, run(context.Background(), []string{"runs", "show", id[1]}, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "verdict ALLOW")
+
+	// A reviewed job says who must approve it and how, then resumes by itself.
+	require.NoError(t, os.WriteFile(code, []byte(reviewCode), 0o600))
+	var live lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"run", "--code", code, "--input", input, "--out", out}, &live, io.Discard)
+	}()
+	approveRE := regexp.MustCompile(`airlock approvals approve (apr_[0-9a-f]+)`)
+	var approval []string
+	for deadline := time.Now().Add(60 * time.Second); approval == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		approval = approveRE.FindStringSubmatch(live.String())
+	}
+	require.NotNil(t, approval, live.String())
+	require.Contains(t, live.String(), "other than alice")
+	_, err = approvalv1.NewApprovalServiceClient(dial(t, e.dev.addr, olga, nil)).Approve(context.Background(),
+		&approvalv1.ApproveRequest{ApprovalId: approval[1]})
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.NoError(t, err, live.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("airlock run did not end after approval:\n%s", live.String())
+	}
+	require.Contains(t, live.String(), "approved by olga")
+	require.Contains(t, live.String(), "status         SUCCEEDED")
 
 	// A denied job exits 2, with the findings in the summary.
 	require.NoError(t, os.WriteFile(code, []byte(deniedCode), 0o600))
@@ -506,4 +532,22 @@ func TestE2EApprovalExpires(t *testing.T) {
 	require.Contains(t, r.GetFailureReason(), "expired")
 	require.Len(t, r.GetAttempts(), 1)
 	require.Nil(t, r.GetAttempts()[0].GetExecution(), "nothing ran")
+}
+
+// lockedBuffer is an io.Writer safe to read while a command writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
