@@ -26,7 +26,9 @@ import (
 // binary has it, so the build reuses what `make test` compiled and links).
 func buildAirlock(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "airlock")
+	// Outside t.TempDir (0700), so the pods' non-root uid can run it.
+	dir := worldDir(t, "airlock-bin-", 0o755)
+	out := filepath.Join(dir, "airlock")
 	args := []string{"build", "-o", out}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
@@ -44,6 +46,32 @@ func buildAirlock(t *testing.T) string {
 	return out
 }
 
+// worldDir makes a directory under the system temp dir with mode perm,
+// removed when the test ends: what a pod's non-root user can reach.
+func worldDir(t *testing.T, prefix string, perm os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, perm))
+	return dir
+}
+
+// asPodUser runs cmd as the pod's runAsUser and runAsGroup, as the kubelet
+// would; it needs root (CI runs as root), and otherwise runs it as is.
+func asPodUser(t *testing.T, cmd *exec.Cmd, spec corev1.PodSpec) {
+	t.Helper()
+	sc := spec.SecurityContext
+	require.NotNil(t, sc.RunAsUser)
+	require.NotNil(t, sc.RunAsGroup)
+	if os.Geteuid() != 0 {
+		t.Logf("not root: running %s as uid %d instead of the pod's %d", cmd.Args[1], os.Geteuid(), *sc.RunAsUser)
+		return
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+		Uid: uint32(*sc.RunAsUser), Gid: uint32(*sc.RunAsGroup)}}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -55,12 +83,16 @@ func freeAddr(t *testing.T) string {
 
 // podProcess is one pod's container running as a local process.
 type podProcess struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan error
-	addr   string // where its gRPC port listens here
+	name  string
+	cmd   *exec.Cmd
+	log   string
+	done  chan struct{} // closed when the process has exited
+	err   error         // its exit status, once done is closed
+	addr  string        // where its gRPC port listens here
+	early bool          // it exited before the test stopped it (already reported)
 }
+
+func exitedEarly(p *podProcess) bool { return p.early }
 
 // kubelet turns rendered pod specs into local processes: each Service name
 // and port becomes a loopback address, each volume a directory (ConfigMap
@@ -81,15 +113,17 @@ func (k *kubelet) env(name string, spec corev1.PodSpec, c corev1.Container, grpc
 	for _, v := range spec.Volumes {
 		// Like the kubelet's: world-writable (an emptyDir is 0777), directly
 		// under the system temp dir, so the sandbox's own uids reach it.
-		dir, err := os.MkdirTemp("", "airlock-k8s-"+v.Name+"-")
-		require.NoError(t, err)
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		require.NoError(t, os.Chmod(dir, 0o1777))
+		dir := worldDir(t, "airlock-k8s-"+v.Name+"-", 0o1777)
 		if v.ConfigMap != nil {
 			cm, ok := k.o.configMaps[v.ConfigMap.Name]
 			require.True(t, ok, "%s: volume %s: no ConfigMap %s", name, v.Name, v.ConfigMap.Name)
+			mode := os.FileMode(0o644) // the kubelet's default for ConfigMap files
+			if v.ConfigMap.DefaultMode != nil {
+				mode = os.FileMode(*v.ConfigMap.DefaultMode)
+			}
 			for file, data := range cm.Data {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, file), []byte(data), 0o600))
+				require.NoError(t, os.Chmod(filepath.Join(dir, file), mode))
 			}
 		}
 		vols[v.Name] = dir
@@ -137,10 +171,11 @@ func (k *kubelet) env(name string, spec corev1.PodSpec, c corev1.Container, grpc
 	vars["AIRLOCK_ADDR"] = grpcAddr
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "TMPDIR=") {
+		if strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "TMPDIR=") {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "HOME="+worldDir(t, "airlock-home-", 0o1777))
 	for key, v := range vars {
 		env = append(env, key+"="+v)
 	}
@@ -151,7 +186,8 @@ func (k *kubelet) run(name string, spec corev1.PodSpec, c corev1.Container, grpc
 	require.Empty(k.t, c.Command, "%s: the image's entrypoint is airlock", name)
 	cmd := exec.Command(k.bin, c.Args...)
 	cmd.Env = k.env(name, spec, c, grpcAddr)
-	cmd.Dir = k.t.TempDir()
+	cmd.Dir = worldDir(k.t, "airlock-cwd-", 0o1777)
+	asPodUser(k.t, cmd, spec)
 	return cmd
 }
 
@@ -168,19 +204,19 @@ func (k *kubelet) start(d *appsv1.Deployment) *podProcess {
 	require.NoError(t, err)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	require.NoError(t, p.cmd.Start())
-	p.exited = make(chan error, 1)
-	go func() { p.exited <- p.cmd.Wait(); logf.Close() }()
+	p.done = make(chan struct{})
+	go func() { p.err = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
 		select {
-		case err := <-p.exited:
-			if err != nil {
-				t.Errorf("%s exited with %v after SIGTERM:\n%s", p.name, err, tailFile(p.log))
+		case <-p.done:
+			if p.err != nil && !exitedEarly(p) {
+				t.Errorf("%s exited with %v after SIGTERM:\n%s", p.name, p.err, tailFile(p.log))
 			}
 		case <-time.After(grace):
 			_ = p.cmd.Process.Kill()
-			<-p.exited
+			<-p.done
 			t.Errorf("%s outlived its %s grace period", p.name, grace)
 		}
 	})
@@ -207,7 +243,8 @@ func tailFile(path string) string {
 }
 
 // TestKustomizeTreeRunsThePipeline runs the rendered Deployments as real
-// processes of the airlock binary with exactly their args, environment
+// processes of the airlock binary with exactly their args, user (runAsUser,
+// so the executor sandboxes as a non-root user as in the image), environment
 // (ConfigMaps and the Secret's keys), volumes and Service addresses, all
 // started at once as a cluster would, against one shared database (SQLite
 // here; docker-compose's twin test uses Postgres). The migration Job runs
@@ -223,7 +260,7 @@ func TestKustomizeTreeRunsThePipeline(t *testing.T) {
 	k := &kubelet{
 		t: t, bin: bin, o: o,
 		secret: map[string]string{
-			"database-url":  "sqlite:" + filepath.Join(t.TempDir(), "airlock.db"),
+			"database-url":  "sqlite:" + filepath.Join(worldDir(t, "airlock-db-", 0o1777), "airlock.db"),
 			"service-token": hex.EncodeToString(tok[:]),
 			"xai-api-key":   "",
 		},
@@ -261,8 +298,9 @@ func TestKustomizeTreeRunsThePipeline(t *testing.T) {
 		probe := o.deployments[name].Spec.Template.Spec.Containers[0].ReadinessProbe
 		for !k.ready(p, probe) {
 			select {
-			case err := <-p.exited:
-				t.Fatalf("%s exited (%v):\n%s", name, err, tailFile(p.log))
+			case <-p.done:
+				p.early = true
+				t.Fatalf("%s exited (%v):\n%s", name, p.err, tailFile(p.log))
 			default:
 			}
 			require.True(t, time.Now().Before(deadline), "%s never ready:\n%s", name, tailFile(p.log))
@@ -276,6 +314,8 @@ func TestKustomizeTreeRunsThePipeline(t *testing.T) {
 	require.NotEmpty(t, orch)
 	keyCmd := exec.Command(bin, "keys", "create", "--tenant", "acme", "--subject", "ops", "--role", "admin",
 		"--database-url", k.secret["database-url"])
+	keyCmd.Dir = worldDir(t, "airlock-cwd-", 0o1777)
+	asPodUser(t, keyCmd, job) // as `kubectl run` with the image would
 	var stdout, stderr bytes.Buffer
 	keyCmd.Stdout, keyCmd.Stderr = &stdout, &stderr
 	require.NoError(t, keyCmd.Run(), "keys create: %s", stderr.String())
@@ -299,7 +339,8 @@ func TestKustomizeTreeRunsThePipeline(t *testing.T) {
 			return
 		}
 		last = string(b)
-		require.Contains(t, last, "connect", "airlock run failed:\n%s\norchestrator log:\n%s", last, tailFile(pods["airlock-orchestrator"].log))
+		require.Contains(t, last, "connect", "airlock run failed:\n%s\norchestrator log:\n%s\nexecutor log:\n%s",
+			last, tailFile(pods["airlock-orchestrator"].log), tailFile(pods["airlock-executor"].log))
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("airlock run never succeeded; last:\n%s", last)

@@ -186,6 +186,9 @@ func (r *cgroupRoot) newRun(id string, memory int64, procs int) (*runCgroup, err
 
 // setLimits sets the memory (no swap) and process limits.
 func (cg *runCgroup) setLimits(memory int64, procs int) error {
+	if cg == nil {
+		return nil // the rlimit fallback: the helper applies the run's limits itself
+	}
 	mem, pr := strconv.FormatInt(memory, 10), strconv.Itoa(procs)
 	var writes [][2]string
 	if cg.version == cgroupV2 {
