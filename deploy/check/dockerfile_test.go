@@ -275,7 +275,7 @@ func TestDockerfileBuildContext(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
 		`{{if not .Standard}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}`, "./cmd/airlock")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	listing, err := cmd.Output()
