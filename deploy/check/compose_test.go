@@ -330,3 +330,19 @@ func TestComposePolicyAndPrices(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, filepath.Join(root, "policies"), mounts(pol)[dir])
 }
+
+// TestComposeExecutorTmpIsExecutable: Docker mounts a tmpfs noexec unless
+// told otherwise, and the executor runs its sandbox helper from /tmp.
+func TestComposeExecutorTmpIsExecutable(t *testing.T) {
+	t.Parallel()
+	ex := loadCompose(t, composeFile).Services["executor"]
+	var found bool
+	for _, m := range ex.Tmpfs {
+		path, opts, _ := strings.Cut(m, ":")
+		if path == "/tmp" {
+			found = true
+			require.Contains(t, strings.Split(opts, ","), "exec", "the executor's /tmp must be mounted exec")
+		}
+	}
+	require.True(t, found, "the executor has no /tmp tmpfs")
+}
