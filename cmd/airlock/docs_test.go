@@ -324,9 +324,10 @@ const opsReviewCode = "import time\ntime.sleep(0.01)\nprint(\"slept\")\n"
 
 // opsFixtures makes what the guide's commands act on and returns the
 // variables the guide tells the reader to set from earlier output:
-// OLD_KEY_ID (a key to revoke when rotating), and two runs a user (alice)
+// OLD_KEY_ID (a key to revoke when rotating), and three runs a user (alice)
 // submitted whose code the policy sent to review: RUN_ID with its request
-// APPROVAL_ID (the guide approves it) and REJECT_ID (the guide rejects it).
+// APPROVAL_ID (the guide approves it), REJECT_ID (the guide rejects it) and
+// CANCEL_RUN_ID (the guide cancels it).
 func opsFixtures(t *testing.T, d *opsDev) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -361,13 +362,14 @@ func opsFixtures(t *testing.T, d *opsDev) map[string]string {
 		}
 	}
 	opsWarmUp(ctx, t, runs)
-	approve, reject := awaiting("docs-approve"), awaiting("docs-reject")
+	approve, reject, cancelled := awaiting("docs-approve"), awaiting("docs-reject"), awaiting("docs-cancel")
 	return map[string]string{
-		"OLD_KEY_ID":  old.GetKey().GetId(),
-		"RUN_ID":      approve.GetId(),
-		"APPROVAL_ID": approve.GetApprovalId(),
-		"REJECT_ID":   reject.GetApprovalId(),
-		"REJECT_RUN":  reject.GetId(),
+		"CANCEL_RUN_ID": cancelled.GetId(),
+		"OLD_KEY_ID":    old.GetKey().GetId(),
+		"RUN_ID":        approve.GetId(),
+		"APPROVAL_ID":   approve.GetApprovalId(),
+		"REJECT_ID":     reject.GetApprovalId(),
+		"REJECT_RUN":    reject.GetId(),
 	}
 }
 
@@ -428,8 +430,9 @@ func opsVerify(t *testing.T, d *opsDev, vars map[string]string) {
 	// rejected one ended REJECTED.
 	runs := orchestratorv1.NewOrchestratorServiceClient(d.conn(t, d.token))
 	for run, want := range map[string]orchestratorv1.RunState{
-		vars["RUN_ID"]:     orchestratorv1.RunState_RUN_STATE_SUCCEEDED,
-		vars["REJECT_RUN"]: orchestratorv1.RunState_RUN_STATE_REJECTED,
+		vars["RUN_ID"]:        orchestratorv1.RunState_RUN_STATE_SUCCEEDED,
+		vars["REJECT_RUN"]:    orchestratorv1.RunState_RUN_STATE_REJECTED,
+		vars["CANCEL_RUN_ID"]: orchestratorv1.RunState_RUN_STATE_CANCELLED,
 	} {
 		var r *orchestratorv1.Run
 		for {
