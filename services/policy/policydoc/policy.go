@@ -43,7 +43,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		Timeout: 60 * time.Second, CPUTime: 60 * time.Second, MemoryBytes: 1 << 30, MaxProcesses: 64,
-		MaxOutputBytes: 256 << 20, MaxOutputFiles: 100, MaxStdoutBytes: 1 << 20, MaxStderrBytes: 1 << 20,
+		MaxOutputBytes: 32 << 20, MaxOutputFiles: 100, MaxStdoutBytes: 1 << 20, MaxStderrBytes: 1 << 20,
 	}
 }
 
