@@ -169,18 +169,8 @@ func (h *Handler) SetBudget(ctx context.Context, req *budgetv1.SetBudgetRequest)
 
 // GetBudget implements BudgetServiceServer.
 func (h *Handler) GetBudget(ctx context.Context, req *budgetv1.GetBudgetRequest) (*budgetv1.GetBudgetResponse, error) {
-	p, err := caller(ctx)
+	p, scope, err := h.readableScope(ctx, "GetBudget", req.GetScope())
 	if err != nil {
-		return nil, err
-	}
-	if req.GetScope() == nil {
-		return nil, grpcerr.Field("scope", "is required")
-	}
-	scope := scopeFor(p, req.GetScope())
-	if err := validateScope("scope", scope); err != nil {
-		return nil, h.errStatus(ctx, "GetBudget", err)
-	}
-	if err := mayRead(p, scope); err != nil {
 		return nil, err
 	}
 	b, err := h.svc.GetBudget(ctx, p.Tenant, scope)
@@ -256,18 +246,8 @@ func (h *Handler) Release(ctx context.Context, req *budgetv1.ReleaseRequest) (*b
 
 // GetUsage implements BudgetServiceServer.
 func (h *Handler) GetUsage(ctx context.Context, req *budgetv1.GetUsageRequest) (*budgetv1.GetUsageResponse, error) {
-	p, err := caller(ctx)
+	p, scope, err := h.readableScope(ctx, "GetUsage", req.GetScope())
 	if err != nil {
-		return nil, err
-	}
-	if req.GetScope() == nil {
-		return nil, grpcerr.Field("scope", "is required")
-	}
-	scope := scopeFor(p, req.GetScope())
-	if err := validateScope("scope", scope); err != nil {
-		return nil, h.errStatus(ctx, "GetUsage", err)
-	}
-	if err := mayRead(p, scope); err != nil {
 		return nil, err
 	}
 	var at = h.svc.Now()
@@ -393,4 +373,24 @@ func (h *Handler) WatchEvents(req *budgetv1.WatchEventsRequest, stream grpc.Serv
 			}
 		}
 	}
+}
+
+// readableScope resolves the scope a read names for the caller, and checks
+// that it is well formed and that the caller may read it.
+func (h *Handler) readableScope(ctx context.Context, method string, s *budgetv1.Scope) (auth.Principal, Scope, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return p, Scope{}, err
+	}
+	if s == nil {
+		return p, Scope{}, grpcerr.Field("scope", "is required")
+	}
+	scope := scopeFor(p, s)
+	if err := validateScope("scope", scope); err != nil {
+		return p, Scope{}, h.errStatus(ctx, method, err)
+	}
+	if err := mayRead(p, scope); err != nil {
+		return p, Scope{}, err
+	}
+	return p, scope, nil
 }
