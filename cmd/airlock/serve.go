@@ -362,8 +362,11 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 				otelgrpc.WithTracerProvider(srv.Telemetry().Tracer),
 				otelgrpc.WithMeterProvider(srv.Telemetry().Meter),
 				otelgrpc.WithPropagators(srv.Telemetry().Propagator))),
+			// Peers start in any order (pods, or dev's own port just opening):
+			// a call waits for its connection instead of failing fast while the
+			// peer is not up yet; the caller's context still bounds it.
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(common.maxMessageBytes),
-				grpc.MaxCallSendMsgSize(common.maxMessageBytes)),
+				grpc.MaxCallSendMsgSize(common.maxMessageBytes), grpc.WaitForReady(true)),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("dialing %s at %s: %w", name, target, err)
