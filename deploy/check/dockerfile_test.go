@@ -137,13 +137,17 @@ func TestDockerfileStages(t *testing.T) {
 	version, err := os.ReadFile(filepath.Join(repoRoot, "pkg/version/version.go"))
 	require.NoError(t, err)
 	require.Contains(t, string(version), "var Version = ", "the -X target exists")
-	var gowork bool
+	var gowork, cgo bool
 	for _, e := range commandsOf[*instructions.EnvCommand](build) {
 		for _, kv := range e.Env {
 			gowork = gowork || kv.Key == "GOWORK" && kv.Value == "off"
+			cgo = cgo || kv.Key == "CGO_ENABLED" && kv.Value == "1"
 		}
 	}
 	require.True(t, gowork, "the image build must not need deploy/check's modules")
+	// services/policy/analysis links tree-sitter through cgo and refuses to
+	// build without it.
+	require.True(t, cgo, "the image build must enable cgo (CGO_ENABLED=1)")
 	out := regexp.MustCompile(`-o (\S+)`).FindStringSubmatch(buildCmd)
 	require.NotNil(t, out)
 
