@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -130,6 +131,9 @@ func (f *fakeBudget) heldCount() int {
 	return len(f.held)
 }
 
+// malformedAnswer scripts a generator failure that still cost 70 micro-dollars.
+const malformedAnswer = "<malformed>"
+
 // fakeGenerator answers from a script: each call pops the next code.
 type fakeGenerator struct {
 	generatorv1.UnimplementedGeneratorServiceServer
@@ -166,6 +170,14 @@ func (f *fakeGenerator) Generate(ctx context.Context, req *generatorv1.GenerateR
 	}
 	code := f.answers[0]
 	f.answers = f.answers[1:]
+	if code == malformedAnswer {
+		// As the generator answers a model's unusable JSON: the tokens were spent.
+		st, _ := status.New(codes.Unknown, "the model's answer is not valid JSON").WithDetails(&errdetails.ErrorInfo{
+			Reason: "MALFORMED_ANSWER", Domain: "generator.airlock",
+			Metadata: map[string]string{"cost_micros": "70", "completion_tokens": "20"},
+		})
+		return nil, st.Err()
+	}
 	cost := f.cost
 	if cost == 0 {
 		cost = 100

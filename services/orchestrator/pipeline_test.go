@@ -103,6 +103,23 @@ func TestDenyThenFixedSecondAttempt(t *testing.T) {
 	require.Zero(t, h.fakes.budget.heldCount())
 }
 
+func TestMalformedAnswerIsPaidFor(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	h.fakes.generator.mu.Lock()
+	h.fakes.generator.answers = []string{malformedAnswer}
+	h.fakes.generator.mu.Unlock()
+	run := h.submit("alice", prompt("x"))
+	r := h.waitState("alice", run.GetId(), orchestratorv1.RunState_RUN_STATE_FAILED)
+	require.Equal(t, int64(70), r.GetCost().GetLlmMicros(), "the spent tokens are recorded on the run")
+	require.Equal(t, int64(70), r.GetAttempts()[0].GetGenerationCostMicros())
+	h.fakes.budget.mu.Lock()
+	spent := h.fakes.budget.spent["acme"]
+	h.fakes.budget.mu.Unlock()
+	require.Equal(t, int64(70), spent, "and settled with the budget, not released")
+	require.Zero(t, h.fakes.budget.heldCount())
+}
+
 func TestDeniedAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
 	h := setup(t, nil)

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -153,7 +155,17 @@ func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
 	})
 	cancel()
 	if err != nil {
-		e.release(ctx, r, res, "generation failed")
+		if spent := spentOnFailedGeneration(err); spent > 0 {
+			// The model answered and its tokens were billed, though the answer
+			// was unusable: settle what was spent rather than release it.
+			att.GenerationMicros = spent
+			if cerr := e.commit(ctx, r, res, spent, func(st Store) error { return st.PutAttempt(ctx, r.ID, att) }); cerr != nil {
+				e.log.WarnContext(ctx, "settling a failed generation", "run_id", r.ID, "error", cerr)
+				e.release(ctx, r, res, "generation failed")
+			}
+		} else {
+			e.release(ctx, r, res, "generation failed")
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -372,4 +384,23 @@ func (e *Engine) watchApproval(ctx context.Context, id string, changed chan<- st
 		case <-time.After(e.cfg.ApprovalPoll):
 		}
 	}
+}
+
+// generatorErrorDomain is the google.rpc.ErrorInfo domain the generator uses
+// for failures that still cost money (a malformed answer).
+const generatorErrorDomain = "generator.airlock"
+
+// spentOnFailedGeneration returns the cost a failed Generate call reports in
+// its ErrorInfo detail, or 0 when it reports none.
+func spentOnFailedGeneration(err error) int64 {
+	for _, d := range status.Convert(err).Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.GetDomain() != generatorErrorDomain {
+			continue
+		}
+		if v, perr := strconv.ParseInt(info.GetMetadata()["cost_micros"], 10, 64); perr == nil && v > 0 {
+			return v
+		}
+	}
+	return 0
 }
