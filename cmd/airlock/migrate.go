@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,10 +21,10 @@ func newMigrateCmd() *cobra.Command {
 		if err := config.ApplyEnv(cmd.Flags(), envAliases); err != nil {
 			return err
 		}
-		// As serve does: anything else would silently become a SQLite file
-		// named after the URL, and a migration Job would "succeed".
-		if !database.IsPostgresURL(url) && !strings.HasPrefix(url, "sqlite:") {
-			return config.Invalid("database-url", "want postgres://... or sqlite:PATH")
+		// A mistyped URL must fail the migration Job, not "succeed" on a
+		// SQLite file named after it.
+		if err := database.CheckURL(url); err != nil {
+			return config.Invalid("database-url", "%v", err)
 		}
 		db, err := database.Open(cmd.Context(), url)
 		if err != nil {

@@ -140,8 +140,10 @@ func (c *commonFlags) validate() error {
 	if c.dataDir == "" {
 		return config.Invalid("data-dir", "must not be empty")
 	}
-	if c.databaseURL != "" && !database.IsPostgresURL(c.databaseURL) && !strings.HasPrefix(c.databaseURL, "sqlite:") {
-		return config.Invalid("database-url", "want postgres://... or sqlite:PATH")
+	if c.databaseURL != "" {
+		if err := database.CheckURL(c.databaseURL); err != nil {
+			return config.Invalid("database-url", "%v", err)
+		}
 	}
 	return c.tls.validate()
 }

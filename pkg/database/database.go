@@ -43,11 +43,24 @@ func IsPostgresURL(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
-// Open opens url: "postgres://..." for Postgres; "sqlite:PATH",
-// "file:PATH" or a bare path for SQLite (its directory is created).
+// CheckURL reports whether Open accepts url: "postgres://...",
+// "postgresql://..." or "sqlite:PATH". Anything else is refused rather than
+// taken for a SQLite file named after the mistyped URL.
+func CheckURL(url string) error {
+	switch {
+	case url == "":
+		return errors.New("database url is empty")
+	case IsPostgresURL(url), strings.HasPrefix(url, "sqlite:") && len(url) > len("sqlite:"):
+		return nil
+	}
+	return fmt.Errorf("database url %q: want postgres://... or sqlite:PATH", url)
+}
+
+// Open opens url: "postgres://..." for Postgres, "sqlite:PATH" for SQLite
+// (its directory is created).
 func Open(ctx context.Context, url string) (*DB, error) {
-	if url == "" {
-		return nil, errors.New("database url is empty")
+	if err := CheckURL(url); err != nil {
+		return nil, err
 	}
 	if IsPostgresURL(url) {
 		cfg, err := pgxpool.ParseConfig(url)
@@ -65,7 +78,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		}
 		return &DB{Dialect: Postgres, SQL: stdlib.OpenDBFromPool(pool), Pool: pool, URL: url}, nil
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "file:")
+	path := strings.TrimPrefix(url, "sqlite:")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}

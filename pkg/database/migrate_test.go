@@ -100,6 +100,10 @@ func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	_, err := database.Open(ctx, "")
 	require.Error(t, err)
+	for _, bad := range []string{"mysql://x", "file:/tmp/x.db", "/tmp/x.db", "sqlite:"} {
+		_, err = database.Open(ctx, bad)
+		require.ErrorContains(t, err, "want postgres://... or sqlite:PATH", bad)
+	}
 	_, err = database.Open(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
 	require.ErrorContains(t, err, "connecting to postgres")
 }
