@@ -31,12 +31,7 @@ func newMigrateCmd() *cobra.Command {
 			return fmt.Errorf("opening database (--database-url): %w", err)
 		}
 		defer db.Close()
-		var sets []database.Migrations
-		for _, s := range allServices() {
-			sets = append(sets, s.Migrations...)
-		}
-		sets = append(sets, extraMigrations()...)
-		if err := database.Migrate(cmd.Context(), db, sets...); err != nil {
+		if err := database.Migrate(cmd.Context(), db, migrationsOf(allServices())...); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "migrations applied to %s\n", db.Dialect)

@@ -292,12 +292,7 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		closers = append(closers, db.Close)
 		env.DB = db
 		if dev {
-			var migs []database.Migrations
-			for _, s := range specs {
-				migs = append(migs, s.Migrations...)
-			}
-			migs = append(migs, extraMigrations()...)
-			if err := database.Migrate(ctx, db, migs...); err != nil {
+			if err := database.Migrate(ctx, db, migrationsOf(specs)...); err != nil {
 				return fmt.Errorf("migrating database: %w", err)
 			}
 		}
@@ -321,7 +316,7 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		return err
 	}
 	srvCfg.TLS = tlsCfg
-	srv, err := server.New(ctx, "airlock", srvCfg, log,
+	srv, err := server.New(ctx, telemetryName(specs), srvCfg, log,
 		server.WithAuth(auth.NewInterceptor(authn, rules, log)), server.WithVersion(version.Version))
 	if err != nil {
 		return err
@@ -396,4 +391,24 @@ func randomToken() string {
 		panic(err) // crypto/rand never fails on Linux
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// migrationsOf lists the schema migrations of specs plus those that belong to
+// no spec (API keys): what dev applies at start and `airlock migrate` applies.
+func migrationsOf(specs []*serviceSpec) []database.Migrations {
+	var sets []database.Migrations
+	for _, s := range specs {
+		sets = append(sets, s.Migrations...)
+	}
+	return append(sets, extraMigrations()...)
+}
+
+// telemetryName is the service name traces and metrics carry: airlock-<name>
+// for one service, so a cluster's six Deployments can be told apart; airlock
+// for dev's all-in-one process.
+func telemetryName(specs []*serviceSpec) string {
+	if len(specs) == 1 {
+		return "airlock-" + specs[0].Name
+	}
+	return "airlock"
 }
