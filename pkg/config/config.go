@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -73,5 +74,6 @@ func (s Secret) String() string {
 	return "***"
 }
 
-// LogValue masks the value in slog output.
-func (s Secret) LogValue() any { return s.String() }
+// LogValue masks the value in slog output. It implements slog.LogValuer;
+// without it the JSON handler would marshal the raw string.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -46,4 +48,10 @@ func TestInvalidAndSecret(t *testing.T) {
 	require.Equal(t, `invalid setting --llm-base-url (AIRLOCK_LLM_BASE_URL): "::" is not a URL`, err.Error())
 	require.Equal(t, "***", fmt.Sprint(Secret("sk-123")))
 	require.Equal(t, "", Secret("").String())
+
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "token", Secret("sk-123"))
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("start", "token", Secret("sk-123"))
+	require.NotContains(t, buf.String(), "sk-123", "a secret never reaches a log line")
+	require.Contains(t, buf.String(), `"token":"***"`)
 }
