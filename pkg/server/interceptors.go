@@ -105,9 +105,9 @@ func withPrincipalSink(ctx context.Context, p *auth.Principal) context.Context {
 	return context.WithValue(ctx, principalSinkKey{}, p)
 }
 
-// ReportPrincipal records the authenticated principal for the call's log line.
+// reportPrincipal records the authenticated principal for the call's log line.
 // The auth interceptor's successor calls it; see principalReporter.
-func ReportPrincipal(ctx context.Context) {
+func reportPrincipal(ctx context.Context) {
 	if sink, ok := ctx.Value(principalSinkKey{}).(*auth.Principal); ok {
 		if p, ok := auth.FromContext(ctx); ok {
 			*sink = p
@@ -124,14 +124,14 @@ func (s *sinkStream) Context() context.Context { return s.ctx }
 
 func principalReporterUnary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ReportPrincipal(ctx)
+		reportPrincipal(ctx)
 		return handler(ctx, req)
 	}
 }
 
 func principalReporterStream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ReportPrincipal(ss.Context())
+		reportPrincipal(ss.Context())
 		return handler(srv, ss)
 	}
 }
