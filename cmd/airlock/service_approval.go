@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
-	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/database"
 	"github.com/airlockhq/airlock/services/approval"
 )
@@ -28,9 +26,6 @@ func approvalService() *serviceSpec {
 			fs.DurationVar(&cfg.PollInterval, "approval-poll-interval", cfg.PollInterval, "on SQLite, how often watchers look for changes made by other processes")
 		},
 		Start: func(ctx context.Context, env *serviceEnv) (func() error, error) {
-			if err := validateApprovalConfig(cfg); err != nil {
-				return nil, err
-			}
 			log := env.Log.With("service", "approval")
 			svc, err := approval.NewService(approval.NewStore(env.DB), cfg, log)
 			if err != nil {
@@ -45,17 +40,4 @@ func approvalService() *serviceSpec {
 			return func() error { stop(); return nil }, nil
 		},
 	}
-}
-
-func validateApprovalConfig(cfg approval.Config) error {
-	for name, d := range map[string]time.Duration{"approval-ttl": cfg.TTL, "approval-max-ttl": cfg.MaxTTL,
-		"approval-sweep-interval": cfg.SweepInterval, "approval-poll-interval": cfg.PollInterval} {
-		if d <= 0 {
-			return config.Invalid(name, "must be positive, got %s", d)
-		}
-	}
-	if cfg.MaxTTL < cfg.TTL {
-		return config.Invalid("approval-max-ttl", "%s is shorter than --approval-ttl %s", cfg.MaxTTL, cfg.TTL)
-	}
-	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
+	"github.com/airlockhq/airlock/pkg/config"
 )
 
 // Limits on what a request may hold; beyond them a request is refused, never cut.
@@ -61,13 +62,13 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	switch {
 	case c.TTL <= 0:
-		return fmt.Errorf("--approval-ttl must be positive, got %s", c.TTL)
+		return config.Invalid("approval-ttl", "must be positive, got %s", c.TTL)
 	case c.MaxTTL < c.TTL:
-		return fmt.Errorf("--approval-max-ttl (%s) must be at least --approval-ttl (%s)", c.MaxTTL, c.TTL)
+		return config.Invalid("approval-max-ttl", "%s is shorter than --approval-ttl %s", c.MaxTTL, c.TTL)
 	case c.SweepInterval <= 0:
-		return fmt.Errorf("--approval-sweep-interval must be positive, got %s", c.SweepInterval)
+		return config.Invalid("approval-sweep-interval", "must be positive, got %s", c.SweepInterval)
 	case c.PollInterval <= 0:
-		return fmt.Errorf("--approval-poll-interval must be positive, got %s", c.PollInterval)
+		return config.Invalid("approval-poll-interval", "must be positive, got %s", c.PollInterval)
 	}
 	return nil
 }
