@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -67,13 +66,12 @@ The exit code is the script's own when it exited by itself, 124 on TIMEOUT and
 			return fmt.Errorf("reading the script: %w", err)
 		}
 		spec := sandbox.Spec{Code: string(code), AllowedImports: imports, Cold: true}
-		for i, p := range inputs {
+		for _, p := range inputs {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return config.Invalid("input", "reading %s: %v", p, err)
 			}
 			spec.Inputs = append(spec.Inputs, sandbox.Input{Name: filepath.Base(p), Content: b})
-			_ = i
 		}
 		if err := sandbox.ValidateInputs(spec.Inputs); err != nil {
 			return config.Invalid("input", "%v", err)
@@ -168,7 +166,10 @@ func writeOutputs(dir string, files []sandbox.File) ([]string, error) {
 	if dir == "" || len(files) == 0 {
 		return nil, nil
 	}
-	root, err := os.OpenRoot(mustMkdir(dir))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating --out: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening --out: %w", err)
 	}
@@ -180,23 +181,10 @@ func writeOutputs(dir string, files []sandbox.File) ([]string, error) {
 				return written, fmt.Errorf("writing %s: %w", f.Name, err)
 			}
 		}
-		w, err := root.OpenFile(f.Name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return written, fmt.Errorf("writing %s: %w", f.Name, err)
-		}
-		_, err = io.Copy(w, strings.NewReader(string(f.Content)))
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := root.WriteFile(f.Name, f.Content, 0o644); err != nil {
 			return written, fmt.Errorf("writing %s: %w", f.Name, err)
 		}
 		written = append(written, filepath.Join(dir, f.Name))
 	}
 	return written, nil
-}
-
-func mustMkdir(dir string) string {
-	_ = os.MkdirAll(dir, 0o755)
-	return dir
 }
