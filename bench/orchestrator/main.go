@@ -151,14 +151,25 @@ func bench(ctx context.Context, label, dbURL string, runs, clients, perClient in
 	if err != nil {
 		return err
 	}
-	for range 10 { // warm up connections, caches and prepared plans
-		if _, err := oneRun(ctx, c, fileID); err != nil {
+	one := func() (time.Duration, error) {
+		_, d, err := oneRun(ctx, c, fileID)
+		return d, err
+	}
+	return measure(label, "", 10, runs, clients, perClient, one, one)
+}
+
+// measure warms up with warm calls of latency, times runs more (one client),
+// then has clients goroutines each call load perClient times at once, and
+// prints p50/p99 of the latencies and the runs per second under load.
+func measure(label, note string, warm, runs, clients, perClient int, latency, load func() (time.Duration, error)) error {
+	for range warm { // warm up connections, caches and prepared plans
+		if _, err := latency(); err != nil {
 			return err
 		}
 	}
 	lat := make([]time.Duration, 0, runs)
 	for range runs {
-		d, err := oneRun(ctx, c, fileID)
+		d, err := latency()
 		if err != nil {
 			return err
 		}
@@ -173,7 +184,7 @@ func bench(ctx context.Context, label, dbURL string, runs, clients, perClient in
 	for range clients {
 		wg.Go(func() {
 			for range perClient {
-				if _, err := oneRun(ctx, c, fileID); err != nil {
+				if _, err := load(); err != nil {
 					errs <- err
 					return
 				}
@@ -186,18 +197,19 @@ func bench(ctx context.Context, label, dbURL string, runs, clients, perClient in
 	if err := <-errs; err != nil {
 		return err
 	}
-	fmt.Printf("%-8s overhead p50 %7.2f ms  p99 %7.2f ms  (1 client)   throughput %6.1f runs/s (%d clients)\n",
-		label, ms(p(0.50)), ms(p(0.99)), float64(clients*perClient)/elapsed.Seconds(), clients)
+	fmt.Printf("%-8s overhead p50 %7.2f ms  p99 %7.2f ms  (1 client)   throughput %6.1f runs/s (%d clients)%s\n",
+		label, ms(p(0.50)), ms(p(0.99)), float64(clients*perClient)/elapsed.Seconds(), clients, note)
 	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// oneRun submits supplied code and follows it to its end through WatchRun.
-func oneRun(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, fileID string) (time.Duration, error) {
+// oneRun submits supplied code, follows it to its end through WatchRun, and
+// returns its id and how long that took.
+func oneRun(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, fileID string) (string, time.Duration, error) {
 	start := time.Now()
-	_, err := runToEnd(ctx, c, fileID)
-	return time.Since(start), err
+	id, err := runToEnd(ctx, c, fileID)
+	return id, time.Since(start), err
 }
 
 // runToEnd submits supplied code, follows it through WatchRun until it

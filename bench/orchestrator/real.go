@@ -7,9 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -67,54 +65,23 @@ func benchReal(ctx context.Context, bin string, runs, clients, perClient int) er
 	}
 	// overhead is end to end minus the sandbox's own wall time.
 	overhead := func() (time.Duration, error) {
-		d, err := oneRunID(ctx, c, fileID)
+		id, took, err := oneRun(ctx, c, fileID)
 		if err != nil {
 			return 0, err
 		}
-		resp, err := c.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: d.id})
+		resp, err := c.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: id})
 		if err != nil {
 			return 0, err
 		}
 		a := resp.GetRun().GetAttempts()
-		return d.took - a[len(a)-1].GetExecution().GetUsage().GetWallTime().AsDuration(), nil
+		return took - a[len(a)-1].GetExecution().GetUsage().GetWallTime().AsDuration(), nil
 	}
-	for range 3 {
-		if _, err := overhead(); err != nil {
-			return err
-		}
+	load := func() (time.Duration, error) {
+		_, d, err := oneRun(ctx, c, fileID)
+		return d, err
 	}
-	lat := make([]time.Duration, 0, runs)
-	for range runs {
-		d, err := overhead()
-		if err != nil {
-			return err
-		}
-		lat = append(lat, d)
-	}
-	slices.Sort(lat)
-	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for range perClient {
-				if _, err := oneRunID(ctx, c, fileID); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	fmt.Printf("%-8s overhead p50 %7.2f ms  p99 %7.2f ms  (1 client)   throughput %6.1f runs/s (%d clients)  [airlock dev: real services and sandbox; overhead excludes sandbox wall time]\n",
-		"real", ms(p(0.50)), ms(p(0.99)), float64(clients*perClient)/elapsed.Seconds(), clients)
-	return nil
+	return measure("real", "  [airlock dev: real services and sandbox; overhead excludes sandbox wall time]",
+		3, runs, clients, perClient, overhead, load)
 }
 
 func healthy(ctx context.Context, addr string) bool {
@@ -127,15 +94,4 @@ func healthy(ctx context.Context, addr string) bool {
 	defer cancel()
 	resp, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{})
 	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
-}
-
-type runTiming struct {
-	id   string
-	took time.Duration
-}
-
-func oneRunID(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, fileID string) (runTiming, error) {
-	start := time.Now()
-	id, err := runToEnd(ctx, c, fileID)
-	return runTiming{id: id, took: time.Since(start)}, err
 }
