@@ -438,18 +438,9 @@ func TestTwoEnginesShareRunsWithoutDoubleExecution(t *testing.T) {
 	h.engine.Wait()
 	h.mu.Unlock()
 	require.True(t, h.fakes.approval.decide(run.GetId(), approvalv1.ApprovalState_APPROVAL_STATE_APPROVED, "olga", ""))
-	deadline := time.Now().Add(10 * time.Second)
-	var r *Run
-	for time.Now().Before(deadline) {
-		var err error
-		r, err = h.store.GetRun(context.Background(), "acme", run.GetId())
-		require.NoError(t, err)
-		if Terminal(r.State) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	require.Equal(t, succeeded.String(), r.State.String(), r.FailureReason)
+	h.waitState("alice", run.GetId(), succeeded)
+	r, err := h.store.GetRun(context.Background(), "acme", run.GetId())
+	require.NoError(t, err)
 	require.Equal(t, other.id, r.Owner)
 	require.Equal(t, 1, h.fakes.executor.callCount())
 }
