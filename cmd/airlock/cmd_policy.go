@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/policies"
 	"github.com/airlockhq/airlock/services/policy"
 	"github.com/airlockhq/airlock/services/policy/analysis"
@@ -63,15 +62,7 @@ func newPolicyCheckCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				resp := &policyv1.CheckResponse{
-					Verdict: map[analysis.Verdict]policyv1.Verdict{analysis.Allow: policyv1.Verdict_VERDICT_ALLOW,
-						analysis.Review: policyv1.Verdict_VERDICT_REVIEW, analysis.Deny: policyv1.Verdict_VERDICT_DENY}[res.Verdict],
-					PolicyId: pol.ID, PolicyVersion: pol.Version, CodeSha256: res.CodeSHA256,
-					AllowedImports: pol.Config.AllowedImports, Limits: policy.LimitsPB(pol.Limits),
-				}
-				for _, f := range res.Findings {
-					resp.Findings = append(resp.Findings, policy.FindingPB(f))
-				}
+				resp := policy.CheckResponsePB(pol, res, len(res.Findings))
 				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
 				if err != nil {
 					return err

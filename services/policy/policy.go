@@ -112,20 +112,7 @@ func (s *Service) Check(ctx context.Context, req *policyv1.CheckRequest) (*polic
 		s.log.ErrorContext(ctx, "policy check failed", "error", err)
 		return nil, status.Error(codes.Internal, "policy check failed")
 	}
-	resp := &policyv1.CheckResponse{
-		Verdict:        verdictPB(res.Verdict),
-		PolicyId:       pol.ID,
-		PolicyVersion:  pol.Version,
-		CodeSha256:     res.CodeSHA256,
-		AllowedImports: append([]string(nil), pol.Config.AllowedImports...),
-		Limits:         LimitsPB(pol.Limits),
-	}
-	for i, f := range res.Findings {
-		if i == MaxFindings {
-			break
-		}
-		resp.Findings = append(resp.Findings, FindingPB(f))
-	}
+	resp := CheckResponsePB(pol, res, MaxFindings)
 	s.log.DebugContext(ctx, "policy check", "tenant", p.Tenant, "policy_id", pol.ID, "verdict", res.Verdict.String(),
 		"findings", len(res.Findings))
 	return resp, nil
@@ -211,6 +198,23 @@ func verdictPB(v analysis.Verdict) policyv1.Verdict {
 		return policyv1.Verdict_VERDICT_DENY
 	}
 	return policyv1.Verdict_VERDICT_UNSPECIFIED
+}
+
+// CheckResponsePB converts the result of checking code against pol to its
+// protobuf form, with at most maxFindings of its findings.
+func CheckResponsePB(pol *policydoc.Policy, res *policydoc.Result, maxFindings int) *policyv1.CheckResponse {
+	resp := &policyv1.CheckResponse{
+		Verdict:        verdictPB(res.Verdict),
+		PolicyId:       pol.ID,
+		PolicyVersion:  pol.Version,
+		CodeSha256:     res.CodeSHA256,
+		AllowedImports: append([]string(nil), pol.Config.AllowedImports...),
+		Limits:         LimitsPB(pol.Limits),
+	}
+	for _, f := range res.Findings[:min(len(res.Findings), maxFindings)] {
+		resp.Findings = append(resp.Findings, FindingPB(f))
+	}
+	return resp
 }
 
 // FindingPB converts a finding to its protobuf form.
