@@ -85,7 +85,7 @@ The exit code is the script's own when it exited by itself, 124 on TIMEOUT and
 		if err != nil {
 			var le *sandbox.LimitError
 			if errors.As(err, &le) {
-				return config.Invalid(map[string]string{"timeout": "timeout", "cpu_time": "cpu-time", "memory_bytes": "memory"}[le.Field], "%s", le.Reason)
+				return config.Invalid(flagSuffix(le), "%s", le.Reason)
 			}
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	executorv1 "github.com/airlockhq/airlock/gen/go/airlock/executor/v1"
+	"github.com/airlockhq/airlock/pkg/config"
 )
 
 func TestExecCommand(t *testing.T) {
@@ -75,4 +76,9 @@ func TestExecCommandLimitsAndErrors(t *testing.T) {
 		require.Error(t, err, "%v", tc.args)
 		require.False(t, errors.As(err, &ee), "a usage error, not the script's exit: %v", err)
 	}
+	err = run(context.Background(), []string{"exec", fail, "--memory", "64GiB"}, &stdout, &stderr)
+	var ce *config.Error
+	require.True(t, errors.As(err, &ce), "%v", err)
+	require.Equal(t, "memory", ce.Flag)
+	require.Contains(t, ce.Reason, "above the maximum")
 }

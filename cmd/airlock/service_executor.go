@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -95,10 +96,11 @@ func (f *executorFlags) sandboxConfig() (sandbox.Config, error) {
 	}, nil
 }
 
-// flagSuffix maps a limit's proto field name to its flag suffix.
+// flagSuffix maps a limit's proto field name to its flag suffix (the
+// flag's own name for airlock exec's --timeout, --cpu-time and --memory).
 func flagSuffix(err error) string {
-	le, ok := err.(*sandbox.LimitError)
-	if !ok {
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) {
 		return "limits"
 	}
 	return map[string]string{
