@@ -140,15 +140,8 @@ func benchStore(store string, o options) error {
 	if err := database.Migrate(ctx, db, budget.Migrations()); err != nil {
 		return err
 	}
-	workers := o.workers
-	if workers == 0 {
-		workers = 2
-		if db.Dialect == database.SQLite {
-			workers = 1
-		}
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := budget.New(ctx, budget.NewStore(db), log, budget.Config{Workers: workers})
+	svc, err := budget.New(ctx, budget.NewStore(db), log, budget.Config{Workers: o.workers})
 	if err != nil {
 		return err
 	}

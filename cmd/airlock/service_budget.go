@@ -42,7 +42,7 @@ func budgetService() *serviceSpec {
 			fs.IntVar(&s.workers, "budget-workers", s.workers, "transactions in flight at once; 0 means 2 on Postgres, 1 on SQLite")
 		},
 		Start: func(ctx context.Context, env *serviceEnv) (func() error, error) {
-			cfg, err := budgetConfig(*s, env.DB.Dialect)
+			cfg, err := budgetConfig(*s)
 			if err != nil {
 				return nil, err
 			}
@@ -59,7 +59,7 @@ func budgetService() *serviceSpec {
 	}
 }
 
-func budgetConfig(s budgetSettings, d database.Dialect) (budget.Config, error) {
+func budgetConfig(s budgetSettings) (budget.Config, error) {
 	loc, err := time.LoadLocation(s.timeZone)
 	if err != nil || s.timeZone == "" || s.timeZone == "Local" {
 		return budget.Config{}, config.Invalid("budget-time-zone", "%q is not an IANA time zone such as Europe/Paris", s.timeZone)
@@ -79,13 +79,6 @@ func budgetConfig(s budgetSettings, d database.Dialect) (budget.Config, error) {
 	if s.workers < 0 || s.workers > 64 {
 		return budget.Config{}, config.Invalid("budget-workers", "must be between 0 and 64, got %d", s.workers)
 	}
-	workers := s.workers
-	if workers == 0 {
-		workers = 2
-		if d == database.SQLite {
-			workers = 1 // one writer at a time anyway
-		}
-	}
 	return budget.Config{TimeZone: loc, SweepInterval: s.sweepInterval, DefaultTTL: s.defaultTTL,
-		MaxTTL: s.maxTTL, BatchSize: s.batchSize, Workers: workers}, nil
+		MaxTTL: s.maxTTL, BatchSize: s.batchSize, Workers: s.workers}, nil
 }

@@ -22,11 +22,7 @@ func BenchmarkReserveCommit(b *testing.B) {
 			}
 			db := dbtest.Open(b, url, migrations()...)
 			ctx := context.Background()
-			workers := 2
-			if store == "sqlite" {
-				workers = 1
-			}
-			svc, err := New(ctx, NewStore(db), testLogger(b), Config{Workers: workers})
+			svc, err := New(ctx, NewStore(db), testLogger(b), Config{})
 			if err != nil {
 				b.Fatal(err)
 			}

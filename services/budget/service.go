@@ -34,13 +34,14 @@ type Config struct {
 	SweepInterval time.Duration
 	// BatchSize caps how many concurrent requests share one transaction.
 	BatchSize int
-	// Workers is how many transactions may run at once.
+	// Workers is how many transactions may run at once; zero means 2, or 1
+	// on SQLite, whose single write lock runs one at a time anyway.
 	Workers int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-func (c *Config) defaults() {
+func (c *Config) defaults(store Store) {
 	if c.TimeZone == nil {
 		c.TimeZone = time.UTC
 	}
@@ -55,6 +56,9 @@ func (c *Config) defaults() {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 2
+		if _, ok := store.(*SQLiteStore); ok {
+			c.Workers = 1
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -86,7 +90,7 @@ type Service struct {
 // New starts a Service on store: its batch workers, its sweeper and, when
 // the store announces events across replicas, its event listener.
 func New(ctx context.Context, store Store, log *slog.Logger, cfg Config) (*Service, error) {
-	cfg.defaults()
+	cfg.defaults(store)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Service{
 		store: store, log: log, cfg: cfg, hub: newHub(), localEvents: true,

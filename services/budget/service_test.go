@@ -707,3 +707,22 @@ func TestTwoReplicasNeverOverspend(t *testing.T) {
 		require.Equal(t, committed.Load(), spent)
 	})
 }
+
+func TestDefaultWorkersFollowTheStore(t *testing.T) {
+	t.Parallel()
+	for store, want := range map[string]int{"postgres": 2, "sqlite": 1} {
+		url := dbtest.NewSQLiteURL(t)
+		if store == "postgres" {
+			url = dbtest.NewPostgresURL(t)
+		}
+		db := dbtest.Open(t, url, migrations()...)
+		svc, err := New(context.Background(), NewStore(db), testLogger(t), Config{})
+		require.NoError(t, err)
+		require.Equal(t, want, svc.cfg.Workers, store)
+		svc.Close()
+		svc, err = New(context.Background(), NewStore(db), testLogger(t), Config{Workers: 3})
+		require.NoError(t, err)
+		require.Equal(t, 3, svc.cfg.Workers, store)
+		svc.Close()
+	}
+}
