@@ -113,8 +113,11 @@ func (s *Store) Reload() error {
 				st = &fileState{}
 				s.files[file] = st
 			}
-			st.err = err
+			// Forget the sum, so the file is parsed again once it reads,
+			// even back to its last good content.
+			st.err, st.sum = err, [32]byte{}
 			changed = true
+			s.log.Error("policy file unreadable; keeping its previous version", "file", file, "error", err)
 			continue
 		}
 		sum := sha256.Sum256(src)

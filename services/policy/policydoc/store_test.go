@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,4 +181,26 @@ func TestStoreHotReload(t *testing.T) {
 	wg.Wait()
 	require.Zero(t, failures.Load(), "no check may fail during reloads")
 	require.Positive(t, checks.Load())
+}
+
+// TestStoreUnreadableThenRestored checks a file that stops reading (here:
+// too large) is reported, and restoring its last good content clears that.
+func TestStoreUnreadableThenRestored(t *testing.T) {
+	t.Parallel()
+	dir, s := setupStore(t)
+	file := filepath.Join(dir, "default.yaml")
+	old, err := s.Default("globex")
+	require.NoError(t, err)
+
+	writeFile(t, file, defaultDoc+"#"+strings.Repeat("x", MaxDocumentBytes)+"\n")
+	require.NoError(t, s.Reload())
+	require.Len(t, s.Errors(), 1)
+	require.Contains(t, s.Errors()[0].Error(), "larger than")
+	kept, err := s.Default("globex")
+	require.NoError(t, err)
+	require.Equal(t, old.Version, kept.Version, "an unreadable file keeps its last good version")
+
+	writeFile(t, file, defaultDoc)
+	require.NoError(t, s.Reload())
+	require.Empty(t, s.Errors(), "restoring the last good content clears the error")
 }
