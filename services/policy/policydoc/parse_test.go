@@ -31,6 +31,12 @@ func TestParseDefaultPolicy(t *testing.T) {
 	require.Equal(t, int64(1<<30), p.Limits.MemoryBytes)
 	require.Equal(t, analysis.Review, p.Config.Actions[analysis.RuleDelete])
 	require.Equal(t, analysis.Deny, p.Config.Actions[analysis.RuleInputModified])
+
+	// examples/policies is a complete policy directory: its default is a
+	// copy of policies/default.yaml, so it must not drift from it.
+	ex, err := LoadFile("../../../examples/policies/default.yaml")
+	require.NoError(t, err)
+	require.Equal(t, p.Version, ex.Version, "examples/policies/default.yaml differs from policies/default.yaml")
 }
 
 func TestParseFields(t *testing.T) {
