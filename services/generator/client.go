@@ -125,7 +125,7 @@ func setMaxTokens(req *openai.ChatCompletionRequest, n int) {
 	req.MaxTokens = n
 }
 
-// call makes the API call, retrying 429, 5xx and network failures with
+// call makes the API call, retrying 429, 408, 409, 5xx and network failures with
 // exponential backoff and jitter, or after the server's Retry-After.
 func (g *Generator) call(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
 	var last error
@@ -176,7 +176,7 @@ func (g *Generator) call(ctx context.Context, req openai.ChatCompletionRequest) 
 	}
 }
 
-// backoff is full-jitter exponential backoff: a random wait in [d/2, d] with
+// backoff is exponential backoff with "equal jitter": a random wait in [d/2, d] with
 // d = base * 2^attempt, capped.
 func (g *Generator) backoff(attempt int) time.Duration {
 	d := g.cfg.BackoffMax
