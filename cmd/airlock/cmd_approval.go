@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	approvalv1 "github.com/airlockhq/airlock/gen/go/airlock/approval/v1"
@@ -72,7 +70,7 @@ func newApprovalsListCmd() *cobra.Command {
 				req.PageToken = resp.NextPageToken
 			}
 			if asJSON {
-				return printApprovalJSON(cmd.OutOrStdout(), resp)
+				return printProtoJSON(cmd.OutOrStdout(), resp)
 			}
 			printApprovalTable(cmd.OutOrStdout(), resp.GetApprovals())
 			if resp.NextPageToken != "" {
@@ -121,7 +119,7 @@ func newApprovalsShowCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return printApprovalJSON(cmd.OutOrStdout(), resp.GetApproval())
+				return printProtoJSON(cmd.OutOrStdout(), resp.GetApproval())
 			}
 			printApproval(cmd.OutOrStdout(), resp.GetApproval())
 			return nil
@@ -199,7 +197,7 @@ func newApprovalsDecideCmd(approve bool) *cobra.Command {
 				a = resp.GetApproval()
 			}
 			if asJSON {
-				if err := printApprovalJSON(cmd.OutOrStdout(), a); err != nil {
+				if err := printProtoJSON(cmd.OutOrStdout(), a); err != nil {
 					return err
 				}
 			} else {
@@ -233,7 +231,7 @@ func newApprovalsVerifyCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if err := printApprovalJSON(cmd.OutOrStdout(), resp); err != nil {
+				if err := printProtoJSON(cmd.OutOrStdout(), resp); err != nil {
 					return err
 				}
 			} else if resp.GetOk() {
@@ -248,15 +246,6 @@ func newApprovalsVerifyCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print protobuf JSON")
 	return cmd
-}
-
-func printApprovalJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(w, string(b))
-	return err
 }
 
 func approvalStateName(s approvalv1.ApprovalState) string {
