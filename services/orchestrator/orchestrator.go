@@ -31,7 +31,7 @@ var (
 	ErrConflict = errors.New("run changed concurrently")
 	// ErrFinished is a change asked of a run that has already ended.
 	ErrFinished = errors.New("run has already ended")
-	// ErrTooLarge is a file or a set of inputs past its size limit.
+	// ErrTooLarge is an uploaded file past its size limit.
 	ErrTooLarge = errors.New("too large")
 	// ErrInvalid is a request that breaks a rule of its own; it wraps a FieldError.
 	ErrInvalid = errors.New("invalid request")

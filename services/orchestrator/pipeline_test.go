@@ -392,6 +392,23 @@ func TestSubmitAndUploadValidation(t *testing.T) {
 	n, err := h.store.DeleteIncompleteFiles(ctx, time.Now().Add(time.Hour))
 	require.NoError(t, err)
 	require.Zero(t, n)
+	// Inputs within the file limit that together pass the run's limit.
+	var big []string
+	for _, name := range []string{"a.csv", "b.csv"} {
+		stream, err := c.UploadFile(ctx)
+		require.NoError(t, err)
+		require.NoError(t, stream.Send(&orchestratorv1.UploadFileRequest{Name: name}))
+		for range 9 { // 9 x 64 KiB each, 1152 KiB together: past the 1 MiB limit of a run
+			require.NoError(t, stream.Send(&orchestratorv1.UploadFileRequest{Chunk: chunk}))
+		}
+		resp, err := stream.CloseAndRecv()
+		require.NoError(t, err)
+		big = append(big, resp.GetFile().GetFileId())
+	}
+	req = code("print(1)")
+	req.InputFileIds = big
+	_, err = c.SubmitRun(ctx, req)
+	require.Equal(t, "input_file_ids", field(err))
 
 	// Idempotent submit.
 	req = code("print(1)")

@@ -94,7 +94,7 @@ func (e *Engine) Submit(ctx context.Context, p auth.Principal, sp SubmitParams) 
 		names[f.Name] = true
 		total += f.Size
 		if total > e.cfg.MaxRunInputBytes {
-			return nil, fmt.Errorf("%w: the inputs together pass the %d-byte limit of a run", ErrTooLarge, e.cfg.MaxRunInputBytes)
+			return nil, invalid("input_file_ids", fmt.Sprintf("the inputs together pass the %d-byte limit of a run", e.cfg.MaxRunInputBytes))
 		}
 		r.Inputs = append(r.Inputs, f.FileRef)
 	}
