@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -82,7 +83,7 @@ func (e *Engine) Submit(ctx context.Context, p auth.Principal, sp SubmitParams) 
 		}
 		seen[id] = true
 		f, err := e.store.GetFile(ctx, p.Tenant, id)
-		if err == ErrNotFound || (err == nil && (!Visible(p, f.Tenant, f.Owner) || f.Kind != FileInput)) {
+		if errors.Is(err, ErrNotFound) || (err == nil && (!Visible(p, f.Tenant, f.Owner) || f.Kind != FileInput)) {
 			return nil, invalid(field, "no uploaded file "+quoteID(id))
 		}
 		if err != nil {
