@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -88,17 +87,10 @@ func healthCreds(t *tlsFlags, serverName string) (credentials.TransportCredentia
 	if t.ca == "" {
 		return insecure.NewCredentials(), nil
 	}
-	pool, err := loadPool("tls-ca", t.ca)
+	cfg, err := t.clientTLS()
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
-	if t.cert != "" {
-		pair, err := tls.LoadX509KeyPair(t.cert, t.key)
-		if err != nil {
-			return nil, fmt.Errorf("invalid setting --tls-cert: loading key pair: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
+	cfg.ServerName = serverName
 	return credentials.NewTLS(cfg), nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -85,6 +84,16 @@ func (t *tlsFlags) clientCreds() (credentials.TransportCredentials, error) {
 	if t.ca == "" {
 		return nil, nil
 	}
+	cfg, err := t.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// clientTLS returns the TLS config for calling a server verified with
+// --tls-ca, presenting --tls-cert when set (mutual TLS).
+func (t *tlsFlags) clientTLS() (*tls.Config, error) {
 	pool, err := loadPool("tls-ca", t.ca)
 	if err != nil {
 		return nil, err
@@ -93,9 +102,9 @@ func (t *tlsFlags) clientCreds() (credentials.TransportCredentials, error) {
 	if t.cert != "" {
 		cert, err := tls.LoadX509KeyPair(t.cert, t.key)
 		if err != nil {
-			return nil, fmt.Errorf("loading --tls-cert for mutual TLS: %w", err)
+			return nil, config.Invalid("tls-cert", "loading key pair for mutual TLS: %v", err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	return credentials.NewTLS(cfg), nil
+	return cfg, nil
 }
