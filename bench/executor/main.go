@@ -109,10 +109,11 @@ func run(n, concurrency int, sustain time.Duration, poolSize int) error {
 	}
 
 	waitPool(r, poolSize)
-	cg, rss, ok := r.IdleWarmMemory()
-	if ok {
+	if cg, rss, ok := r.IdleWarmMemory(); ok {
 		fmt.Printf("\nidle warm sandbox memory: %.1f MiB resident (processes' RSS), %.1f MiB charged to its cgroup\n",
 			float64(rss)/(1<<20), float64(cg)/(1<<20))
+	} else {
+		fmt.Println("\nidle warm sandbox memory: not measured (no warm sandbox waiting, or no per-run cgroup to read it from)")
 	}
 
 	fmt.Printf("\nthroughput, %d concurrent callers for %s, pool of %d\n", concurrency, sustain, poolSize)

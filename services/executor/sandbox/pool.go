@@ -106,13 +106,16 @@ func (p *pool) close() {
 
 // IdleWarmMemory reports the memory of one idle warm sandbox: its cgroup's
 // charge (resident memory plus page cache it brought in) and the resident
-// set summed over its processes. ok is false when no warm sandbox waits.
+// set summed over its processes. ok is false when no warm sandbox waits or
+// it has no cgroup of its own (the rlimit fallback), which leaves nothing to
+// read its processes from.
 func (r *Runner) IdleWarmMemory() (cgroupBytes, rssBytes int64, ok bool) {
 	if r.pool == nil {
 		return 0, 0, false
 	}
 	select {
 	case inst := <-r.pool.ready:
+		ok = inst.cg != nil
 		cgroupBytes = inst.cg.currentMemory()
 		for _, p := range inst.cg.pids() {
 			rssBytes += procRSS(p)
@@ -122,7 +125,7 @@ func (r *Runner) IdleWarmMemory() (cgroupBytes, rssBytes int64, ok bool) {
 		default:
 			inst.cleanup()
 		}
-		return cgroupBytes, rssBytes, true
+		return cgroupBytes, rssBytes, ok
 	default:
 		return 0, 0, false
 	}

@@ -188,3 +188,16 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, warm, 1)
 }
+
+// An idle warm sandbox's memory is read from its cgroup; without one (the
+// rlimit fallback) it is reported as not measured rather than as zero.
+func TestIdleWarmMemory(t *testing.T) {
+	t.Parallel()
+	cg, rss, ok := setup(t, 1).IdleWarmMemory()
+	require.True(t, ok)
+	require.Positive(t, cg)
+	require.Greater(t, rss, int64(10<<20), "pandas, numpy and openpyxl are imported")
+
+	_, _, ok = setup(t, 1, func(c *Config) { c.NoCgroups = true }).IdleWarmMemory()
+	require.False(t, ok)
+}
