@@ -19,6 +19,7 @@ import (
 
 	executorv1 "github.com/airlockhq/airlock/gen/go/airlock/executor/v1"
 	orchestratorv1 "github.com/airlockhq/airlock/gen/go/airlock/orchestrator/v1"
+	"github.com/airlockhq/airlock/services/orchestrator"
 )
 
 // Exit codes of `airlock run` and `airlock runs watch` by how the run ended:
@@ -185,7 +186,7 @@ func followRun(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("stopped following run %s; it goes on: `airlock runs watch %s`", id, id)
 		}
-		if last != nil && isTerminal(last.GetState()) {
+		if last != nil && orchestrator.Terminal(last.GetState()) {
 			resp, gerr := c.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: id})
 			if gerr != nil {
 				return last, nil
@@ -201,10 +202,6 @@ func followRun(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, 
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func isTerminal(s orchestratorv1.RunState) bool {
-	return s >= orchestratorv1.RunState_RUN_STATE_SUCCEEDED
 }
 
 // progress renders watch events for a person.
@@ -327,10 +324,6 @@ func downloadFile(ctx context.Context, c orchestratorv1.OrchestratorServiceClien
 	return os.Rename(tmp, path)
 }
 
-func runUSD(micros int64) string {
-	return fmt.Sprintf("$%d.%06d", micros/1_000_000, micros%1_000_000)
-}
-
 func runDuration(r *orchestratorv1.Run) time.Duration {
 	end := time.Now()
 	if r.GetFinishedAt() != nil {
@@ -349,7 +342,7 @@ func printRunSummary(w io.Writer, r *orchestratorv1.Run, written []string) {
 	}
 	fmt.Fprintf(tw, "attempts\t%d\n", len(r.GetAttempts()))
 	cost := r.GetCost()
-	fmt.Fprintf(tw, "cost\t%s (model %s, compute %s)\n", runUSD(cost.GetTotalMicros()), runUSD(cost.GetLlmMicros()), runUSD(cost.GetComputeMicros()))
+	fmt.Fprintf(tw, "cost\t%s (model %s, compute %s)\n", formatUSD(cost.GetTotalMicros()), formatUSD(cost.GetLlmMicros()), formatUSD(cost.GetComputeMicros()))
 	fmt.Fprintf(tw, "duration\t%s\n", runDuration(r))
 	if len(written) == 0 {
 		fmt.Fprintf(tw, "files written\tnone\n")
@@ -433,7 +426,7 @@ func newRunsListCmd() *cobra.Command {
 					}
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.GetId(), stateName(r.GetState()), r.GetRequester(),
-					len(r.GetAttempts()), runUSD(r.GetCost().GetTotalMicros()),
+					len(r.GetAttempts()), formatUSD(r.GetCost().GetTotalMicros()),
 					r.GetCreatedAt().AsTime().Local().Format("2006-01-02 15:04:05"), strings.ReplaceAll(job, "\n", " "))
 			}
 			tw.Flush()
@@ -497,7 +490,7 @@ func printRun(w io.Writer, r *orchestratorv1.Run) {
 		fmt.Fprintf(tw, "approval\t%s\n", r.GetApprovalId())
 	}
 	cost := r.GetCost()
-	fmt.Fprintf(tw, "cost\t%s (model %s, compute %s)\n", runUSD(cost.GetTotalMicros()), runUSD(cost.GetLlmMicros()), runUSD(cost.GetComputeMicros()))
+	fmt.Fprintf(tw, "cost\t%s (model %s, compute %s)\n", formatUSD(cost.GetTotalMicros()), formatUSD(cost.GetLlmMicros()), formatUSD(cost.GetComputeMicros()))
 	fmt.Fprintf(tw, "created\t%s\n", r.GetCreatedAt().AsTime().Local().Format(time.RFC3339))
 	fmt.Fprintf(tw, "duration\t%s\n", runDuration(r))
 	if r.GetTraceId() != "" {
@@ -513,7 +506,7 @@ func printRun(w io.Writer, r *orchestratorv1.Run) {
 		for _, f := range a.GetFindings() {
 			fmt.Fprintf(w, "    line %d:%d %s [%s] %s\n", f.GetLine(), f.GetColumn(), strings.TrimPrefix(f.GetAction().String(), "VERDICT_"), f.GetRuleId(), f.GetMessage())
 		}
-		fmt.Fprintf(w, "  cost: generation %s, execution %s\n", runUSD(a.GetGenerationCostMicros()), runUSD(a.GetExecutionCostMicros()))
+		fmt.Fprintf(w, "  cost: generation %s, execution %s\n", formatUSD(a.GetGenerationCostMicros()), formatUSD(a.GetExecutionCostMicros()))
 		if x := a.GetExecution(); x != nil {
 			fmt.Fprintf(w, "  execution: %s, exit code %d, wall %s, cpu %s", strings.TrimPrefix(x.GetTerminationReason().String(), "TERMINATION_REASON_"),
 				x.GetExitCode(), x.GetUsage().GetWallTime().AsDuration().Round(time.Millisecond), x.GetUsage().GetCpuTime().AsDuration().Round(time.Millisecond))
