@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/airlockhq/airlock/gen/go/airlock/auth/v1"
 	"github.com/airlockhq/airlock/pkg/auth/keyservice"
 	"github.com/airlockhq/airlock/pkg/auth/keystore"
+	"github.com/airlockhq/airlock/pkg/config"
 	"github.com/airlockhq/airlock/pkg/database"
 )
 
@@ -43,23 +45,22 @@ type keysBackend interface {
 	revoke(ctx context.Context, id string) (*authv1.ApiKey, error)
 }
 
-func openKeysBackend(cmd *cobra.Command, dbURL string) (keysBackend, error) {
-	if dbURL == "" {
-		for _, env := range []string{"AIRLOCK_DATABASE_URL", "DATABASE_URL"} {
-			if v := os.Getenv(env); v != "" {
-				dbURL = v
-				break
-			}
-		}
+func openKeysBackend(cmd *cobra.Command, dbURL *string) (keysBackend, error) {
+	// Only --database-url comes from the environment (AIRLOCK_DATABASE_URL,
+	// then DATABASE_URL, as for serve); --tenant, --role and the rest never do.
+	env := pflag.NewFlagSet(cmd.Name(), pflag.ContinueOnError)
+	env.AddFlag(cmd.Flag("database-url"))
+	if err := config.ApplyEnv(env, envAliases); err != nil {
+		return nil, err
 	}
-	if dbURL == "" {
+	if *dbURL == "" {
 		conn, err := dialClient(cmd)
 		if err != nil {
 			return nil, err
 		}
 		return grpcKeys{authv1.NewKeyServiceClient(conn)}, nil
 	}
-	db, err := database.Open(cmd.Context(), dbURL)
+	db, err := database.Open(cmd.Context(), *dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("opening database (--database-url): %w", err)
 	}
@@ -153,7 +154,7 @@ func newKeysCreateCmd(dbURL *string) *cobra.Command {
 			if len(roles) == 0 {
 				return errors.New("--role is required: user, operator or admin (repeat or comma-separate for several)")
 			}
-			b, err := openKeysBackend(cmd, *dbURL)
+			b, err := openKeysBackend(cmd, dbURL)
 			if err != nil {
 				return err
 			}
@@ -181,7 +182,7 @@ func newKeysListCmd(dbURL *string) *cobra.Command {
 		Short: "List API keys (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := openKeysBackend(cmd, *dbURL)
+			b, err := openKeysBackend(cmd, dbURL)
 			if err != nil {
 				return err
 			}
@@ -203,7 +204,7 @@ func newKeysRevokeCmd(dbURL *string) *cobra.Command {
 		Short: "Revoke an API key; servers stop accepting it within " + keystore.DefaultCacheTTL.String(),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := openKeysBackend(cmd, *dbURL)
+			b, err := openKeysBackend(cmd, dbURL)
 			if err != nil {
 				return err
 			}

@@ -294,6 +294,15 @@ func TestServeStatelessServiceAuthenticatesKeysFromDatabaseURL(t *testing.T) {
 	out, err := keysCLI(t, "create", "--database-url", dbURL, "--tenant", "ops", "--subject", "root", "--role", "admin")
 	require.NoError(t, err)
 	token := strings.TrimSpace(out)
+	// DATABASE_URL stands in for --database-url; other AIRLOCK_* variables
+	// (here AIRLOCK_TENANT) never fill the keys commands' flags.
+	require.NoError(t, os.Unsetenv("AIRLOCK_DATABASE_URL")) // set (even empty), it would win; t.Setenv above restores it
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("AIRLOCK_TENANT", "elsewhere")
+	out, err = keysCLI(t, "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "ops", "keys list with DATABASE_URL reads the database across tenants")
+	t.Setenv("DATABASE_URL", "")
 
 	withDB := startServer(t, "serve generator", t.TempDir(), "--database-url", dbURL)
 	keys, err := listKeys(ctx, dial(t, withDB.addr, token, nil))
