@@ -373,33 +373,24 @@ func opsFixtures(t *testing.T, d *opsDev) map[string]string {
 	}
 }
 
-// opsWarmUp waits until the orchestrator runs code end to end. Right after
-// start its connections to the other services may still be in gRPC's
-// reconnect backoff (in dev the port opens only after every service has
-// started), and a run submitted then fails with "connection refused": a
-// known start-up edge of the orchestrator, not what this test is about. A
-// trivial run is retried until one succeeds.
+// opsWarmUp checks that the orchestrator runs code end to end before the
+// guide's runs are submitted. Its calls to the other services wait for their
+// connections (grpc.WaitForReady), so the first run must succeed even right
+// after start.
 func opsWarmUp(ctx context.Context, t *testing.T, runs orchestratorv1.OrchestratorServiceClient) {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		resp, err := runs.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
-			Source: &orchestratorv1.SubmitRunRequest_Code{Code: "print('warm')\n"}})
+	resp, err := runs.SubmitRun(ctx, &orchestratorv1.SubmitRunRequest{
+		Source: &orchestratorv1.SubmitRunRequest_Code{Code: "print('warm')\n"}})
+	require.NoError(t, err)
+	var r *orchestratorv1.Run
+	for r == nil || r.GetFinishedAt() == nil {
+		require.NoError(t, ctx.Err(), "the warm-up run never finished")
+		time.Sleep(50 * time.Millisecond)
+		got, err := runs.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: resp.GetRun().GetId()})
 		require.NoError(t, err)
-		var r *orchestratorv1.Run
-		for r == nil || r.GetFinishedAt() == nil {
-			require.NoError(t, ctx.Err(), "the warm-up run never finished")
-			time.Sleep(50 * time.Millisecond)
-			got, err := runs.GetRun(ctx, &orchestratorv1.GetRunRequest{RunId: resp.GetRun().GetId()})
-			require.NoError(t, err)
-			r = got.GetRun()
-		}
-		if r.GetState() == orchestratorv1.RunState_RUN_STATE_SUCCEEDED {
-			return
-		}
-		require.Contains(t, r.GetFailureReason(), "connect", "warm-up run %d ended %s", attempt, r.GetState())
-		require.Less(t, attempt, 30, "the orchestrator never reached its peers: %s", r.GetFailureReason())
-		time.Sleep(500 * time.Millisecond)
+		r = got.GetRun()
 	}
+	require.Equal(t, orchestratorv1.RunState_RUN_STATE_SUCCEEDED, r.GetState(), "warm-up run: %s", r.GetFailureReason())
 }
 
 // opsVerify checks that the guide's commands did what the guide says: the
