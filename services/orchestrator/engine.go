@@ -200,10 +200,19 @@ func (e *Engine) renewLeases(ctx context.Context) {
 			continue
 		}
 		// A cancellation asked of another replica reaches the owner here.
-		if yes, err := e.store.CancelRequested(ctx, id); err == nil && yes {
-			cancel(fmt.Errorf("%w: cancelled by request", errUserCancel))
+		if yes, reason, err := e.store.CancelRequested(ctx, id); err == nil && yes {
+			cancel(fmt.Errorf("%w: %s", errUserCancel, cancelMessage(reason)))
 		}
 	}
+}
+
+// cancelMessage is the failure reason of a run cancelled with the stored
+// reason (empty for requests stored before reasons were kept).
+func cancelMessage(reason string) string {
+	if reason == "" {
+		return "cancelled by request"
+	}
+	return reason
 }
 
 // Recover claims and resumes every unfinished run that no engine holds.
@@ -308,12 +317,12 @@ func (e *Engine) Cancel(ctx context.Context, p auth.Principal, id, reason string
 	if Terminal(r.State) {
 		return r, ErrFinished
 	}
-	if err := e.store.RequestCancel(ctx, r.Tenant, id); err != nil {
-		return nil, err
-	}
 	msg := "cancelled by " + p.Subject
 	if reason != "" {
 		msg += ": " + reason
+	}
+	if err := e.store.RequestCancel(ctx, r.Tenant, id, msg); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	cancel, running := e.running[id]
@@ -429,7 +438,7 @@ func (e *Engine) drive(ctx context.Context, id, tenant string, recovered bool) {
 			return
 		}
 		if r.CancelRequested {
-			e.finish(ctx, r, stCancelled, "cancelled by request")
+			e.finish(ctx, r, stCancelled, cancelMessage(r.CancelReason))
 			return
 		}
 		err = e.step(ctx, r, recovered)

@@ -555,6 +555,6 @@ func TestCancelThroughAnotherReplica(t *testing.T) {
 	_, err := other.Cancel(context.Background(), alice, run.GetId(), "from elsewhere")
 	require.NoError(t, err)
 	r := h.waitState("alice", run.GetId(), orchestratorv1.RunState_RUN_STATE_CANCELLED)
-	require.Contains(t, r.GetFailureReason(), "cancelled")
+	require.Equal(t, "cancelled by alice: from elsewhere", r.GetFailureReason(), "the owner records who cancelled and why")
 	require.Zero(t, h.fakes.budget.heldCount())
 }

@@ -167,7 +167,7 @@ func isUniqueViolation(err error) bool {
 
 const runColumns = `id, tenant, requester, principal, state, prompt, supplied_code, policy_id, max_attempts,
 	idempotency_key, approval_id, failure_reason, trace_id, llm_micros, compute_micros, cancel_requested,
-	created_at, updated_at, finished_at, owner, lease_until`
+	created_at, updated_at, finished_at, owner, lease_until, cancel_reason`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -178,7 +178,7 @@ func scanRun(sc scanner) (*Run, error) {
 	var created, updated, finished, lease int64
 	if err := sc.Scan(&r.ID, &r.Tenant, &r.Requester, &principal, &state, &r.Prompt, &r.SuppliedCode,
 		&r.PolicyID, &r.MaxAttempts, &r.IdempotencyKey, &r.ApprovalID, &r.FailureReason, &r.TraceID,
-		&r.LLMMicros, &r.ComputeMicros, &r.CancelRequested, &created, &updated, &finished, &r.Owner, &lease); err != nil {
+		&r.LLMMicros, &r.ComputeMicros, &r.CancelRequested, &created, &updated, &finished, &r.Owner, &lease, &r.CancelReason); err != nil {
 		return nil, err
 	}
 	p, err := decodePrincipal(principal)
@@ -457,16 +457,17 @@ func (s *SQLStore) RenewLease(ctx context.Context, id, owner string, until time.
 }
 
 // CancelRequested implements Store.
-func (s *SQLStore) CancelRequested(ctx context.Context, id string) (bool, error) {
+func (s *SQLStore) CancelRequested(ctx context.Context, id string) (bool, string, error) {
 	var b bool
-	err := s.q.QueryRowContext(ctx, s.rb(`SELECT cancel_requested FROM orchestrator_runs WHERE id = $1`), id).Scan(&b)
+	var reason string
+	err := s.q.QueryRowContext(ctx, s.rb(`SELECT cancel_requested, cancel_reason FROM orchestrator_runs WHERE id = $1`), id).Scan(&b, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, ErrNotFound
+		return false, "", ErrNotFound
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading cancellation: %w", err)
+		return false, "", fmt.Errorf("reading cancellation: %w", err)
 	}
-	return b, nil
+	return b, reason, nil
 }
 
 // ReleaseLease implements Store.
@@ -485,9 +486,11 @@ func (s *SQLStore) SetApprovalID(ctx context.Context, id, approvalID string) err
 }
 
 // RequestCancel implements Store.
-func (s *SQLStore) RequestCancel(ctx context.Context, tenant, id string) error {
-	return s.execOne(ctx, "requesting cancellation", `UPDATE orchestrator_runs SET cancel_requested = $1, updated_at = $2
-		WHERE id = $3 AND tenant = $4`, true, nanos(time.Now()), id, tenant)
+func (s *SQLStore) RequestCancel(ctx context.Context, tenant, id, reason string) error {
+	// SET reads the row as it was, so only the first request's reason sticks.
+	return s.execOne(ctx, "requesting cancellation", `UPDATE orchestrator_runs SET cancel_requested = $1,
+		cancel_reason = CASE WHEN cancel_requested THEN cancel_reason ELSE $2 END, updated_at = $3
+		WHERE id = $4 AND tenant = $5`, true, reason, nanos(time.Now()), id, tenant)
 }
 
 // PutAttempt implements Store.

@@ -44,6 +44,8 @@ type Run struct {
 	LLMMicros       int64
 	ComputeMicros   int64
 	CancelRequested bool
+	// CancelReason says who asked for the cancellation and why.
+	CancelReason string
 	// Owner is the engine driving the run, until LeaseUntil unless renewed.
 	Owner      string
 	LeaseUntil time.Time
@@ -175,14 +177,16 @@ type Store interface {
 	ClaimRun(ctx context.Context, id, owner string, until, now time.Time) (bool, error)
 	// RenewLease extends owner's lease; ErrConflict when another owner took the run.
 	RenewLease(ctx context.Context, id, owner string, until time.Time) error
-	// CancelRequested reports whether someone asked to cancel the run.
-	CancelRequested(ctx context.Context, id string) (bool, error)
+	// CancelRequested reports whether someone asked to cancel the run, and
+	// the reason they gave.
+	CancelRequested(ctx context.Context, id string) (bool, string, error)
 	// ReleaseLease ends owner's lease so another engine may take the run at once.
 	ReleaseLease(ctx context.Context, id, owner string) error
 	// SetApprovalID records the approval request a run waits on.
 	SetApprovalID(ctx context.Context, id, approvalID string) error
-	// RequestCancel marks a run of tenant for cancellation.
-	RequestCancel(ctx context.Context, tenant, id string) error
+	// RequestCancel marks a run of tenant for cancellation with reason; the
+	// first request's reason is the one kept.
+	RequestCancel(ctx context.Context, tenant, id, reason string) error
 	// PutAttempt inserts or replaces an attempt.
 	PutAttempt(ctx context.Context, runID string, a *Attempt) error
 	// AddCost adds settled spend to a run's totals.

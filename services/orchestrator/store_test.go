@@ -153,11 +153,21 @@ func TestStoreConformance(t *testing.T) {
 		require.Len(t, res, 1)
 		require.NoError(t, s.DeleteReservation(ctx, "res3"))
 
-		require.NoError(t, s.RequestCancel(ctx, "acme", other.ID))
-		require.ErrorIs(t, s.RequestCancel(ctx, "globex", other.ID), ErrNotFound)
+		yes, reason, err := s.CancelRequested(ctx, other.ID)
+		require.NoError(t, err)
+		require.False(t, yes)
+		require.Empty(t, reason)
+		require.NoError(t, s.RequestCancel(ctx, "acme", other.ID, "cancelled by alice: wrong file"))
+		require.NoError(t, s.RequestCancel(ctx, "acme", other.ID, "cancelled by bob"))
+		require.ErrorIs(t, s.RequestCancel(ctx, "globex", other.ID, "cancelled by mallory"), ErrNotFound)
 		got, err = s.GetRun(ctx, "acme", other.ID)
 		require.NoError(t, err)
 		require.True(t, got.CancelRequested)
+		require.Equal(t, "cancelled by alice: wrong file", got.CancelReason, "the first request's reason is kept")
+		yes, reason, err = s.CancelRequested(ctx, other.ID)
+		require.NoError(t, err)
+		require.True(t, yes)
+		require.Equal(t, "cancelled by alice: wrong file", reason)
 	})
 }
 
