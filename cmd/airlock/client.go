@@ -88,6 +88,6 @@ func dialClient(cmd *cobra.Command) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s (AIRLOCK_ADDR): %w", clientAddr(), err)
 	}
-	cobra.OnFinalize(func() { conn.Close() })
+	closeOnReturn(cmd, func() { conn.Close() })
 	return conn, nil
 }

@@ -64,7 +64,7 @@ func openKeysBackend(cmd *cobra.Command, dbURL *string) (keysBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database (--database-url): %w", err)
 	}
-	cobra.OnFinalize(func() { db.Close() })
+	closeOnReturn(cmd, func() { db.Close() })
 	// Bootstrapping a fresh database must be one command: the auth
 	// migrations are idempotent and safe to run concurrently.
 	if err := database.Migrate(cmd.Context(), db, keystore.Migrations); err != nil {

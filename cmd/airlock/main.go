@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -44,7 +45,42 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit %d: %s", e.code, e
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	cl := &closers{}
+	defer cl.closeAll()
+	return root.ExecuteContext(context.WithValue(ctx, closersKey{}, cl))
+}
+
+// closers are what one command run opened (client connections, databases)
+// and closes when it returns. They belong to that run, not to the process:
+// cobra.OnFinalize would keep every run's closers and call them again after
+// each later command in the same process.
+type closers struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+type closersKey struct{}
+
+// closeOnReturn has fn called when the command run of cmd returns.
+func closeOnReturn(cmd *cobra.Command, fn func()) {
+	if cl, ok := cmd.Context().Value(closersKey{}).(*closers); ok {
+		cl.mu.Lock()
+		cl.fns = append(cl.fns, fn)
+		cl.mu.Unlock()
+		return
+	}
+	// A command executed outside run (none today) closes at process exit.
+	cobra.OnFinalize(fn)
+}
+
+func (c *closers) closeAll() {
+	c.mu.Lock()
+	fns := c.fns
+	c.fns = nil
+	c.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
