@@ -26,7 +26,8 @@ type budgetSettings struct {
 
 // budgetService holds money before each paid step and settles it after; see services/budget.
 func budgetService() *serviceSpec {
-	s := &budgetSettings{timeZone: "UTC", sweepInterval: 5 * time.Second, defaultTTL: 10 * time.Minute, maxTTL: 24 * time.Hour, batchSize: 256}
+	s := &budgetSettings{timeZone: "UTC", sweepInterval: budget.DefaultSweepInterval, defaultTTL: budget.DefaultTTL,
+		maxTTL: budget.DefaultMaxTTL, batchSize: budget.DefaultBatchSize}
 	return &serviceSpec{
 		Name:       "budget",
 		FullName:   budgetv1.BudgetService_ServiceDesc.ServiceName,

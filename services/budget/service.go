@@ -41,18 +41,26 @@ type Config struct {
 	Now func() time.Time
 }
 
+// The defaults of Config's settings, shared with the command line's flags.
+const (
+	DefaultTTL           = 10 * time.Minute
+	DefaultMaxTTL        = 24 * time.Hour
+	DefaultBatchSize     = 256
+	DefaultSweepInterval = 5 * time.Second
+)
+
 func (c *Config) defaults(store Store) {
 	if c.TimeZone == nil {
 		c.TimeZone = time.UTC
 	}
 	if c.DefaultTTL <= 0 {
-		c.DefaultTTL = 10 * time.Minute
+		c.DefaultTTL = DefaultTTL
 	}
 	if c.MaxTTL <= 0 {
-		c.MaxTTL = 24 * time.Hour
+		c.MaxTTL = DefaultMaxTTL
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 256
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.Workers <= 0 {
 		c.Workers = 2
