@@ -12,12 +12,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
 	"github.com/airlockhq/airlock/pkg/auth"
 	"github.com/airlockhq/airlock/pkg/config"
+	"github.com/airlockhq/airlock/pkg/textcheck"
 )
 
 // Limits on what a request may hold; beyond them a request is refused, never cut.
@@ -200,10 +199,7 @@ func validateCreate(cfg Config, in CreateParams) error {
 
 // validName reports whether s is a short single-line UTF-8 name.
 func validName(s string) bool {
-	if s == "" || len(s) > MaxNameBytes || !utf8.ValidString(s) {
-		return false
-	}
-	return !strings.ContainsFunc(s, unicode.IsControl)
+	return s != "" && textcheck.Check(s, MaxNameBytes) == nil
 }
 
 func newID() string {

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/airlockhq/airlock/pkg/textcheck"
 )
 
 // MaxAmount bounds every amount and limit (about 1.1 billion USD), so sums
@@ -198,16 +198,8 @@ func newID(prefix string) string {
 // checkText refuses what a database cannot store or a log should not show:
 // invalid UTF-8, NUL and other control characters, and overlong values.
 func checkText(field, v string) error {
-	if len(v) > 256 {
-		return invalid(field, "is longer than 256 bytes")
-	}
-	if !utf8.ValidString(v) {
-		return invalid(field, "is not valid UTF-8")
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return invalid(field, "contains control character %U", r)
-		}
+	if err := textcheck.Check(v, 256); err != nil {
+		return invalid(field, "%s", err)
 	}
 	return nil
 }
