@@ -44,3 +44,27 @@ func BenchmarkCheck200LinesParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkJudge200Lines measures everything after fact extraction: the
+// built-in and CEL rules, the verdict and the protobuf response, over the
+// facts of the 200-line script extracted once.
+func BenchmarkJudge200Lines(b *testing.B) {
+	pol := defaultPolicy(b)
+	src, err := os.ReadFile(filepath.Join("testdata", "bench", "script200.py"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	facts, err := analysis.Analyze(ctx, src, analysis.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		res := pol.Judge(ctx, facts, src)
+		if res.Verdict != analysis.Allow {
+			b.Fatalf("verdict %v", res.Verdict)
+		}
+		CheckResponsePB(pol, res, MaxFindings)
+	}
+}

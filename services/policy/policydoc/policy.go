@@ -94,6 +94,12 @@ func (p *Policy) Check(ctx context.Context, code []byte, opts analysis.Options) 
 	if err != nil {
 		return nil, err
 	}
+	return p.Judge(ctx, facts, code), nil
+}
+
+// Judge applies the policy's built-in and custom rules to facts extracted
+// from code; Check is Analyze followed by Judge.
+func (p *Policy) Judge(ctx context.Context, facts *analysis.Facts, code []byte) *Result {
 	findings := analysis.Check(facts, &p.Config)
 	findings = append(findings, p.evalCustom(ctx, facts)...)
 	slices.SortStableFunc(findings, func(a, b analysis.Finding) int {
@@ -103,7 +109,7 @@ func (p *Policy) Check(ctx context.Context, code []byte, opts analysis.Options) 
 		return a.Column - b.Column
 	})
 	sum := sha256.Sum256(code)
-	return &Result{Verdict: analysis.Decide(findings), Findings: findings, CodeSHA256: hex.EncodeToString(sum[:])}, nil
+	return &Result{Verdict: analysis.Decide(findings), Findings: findings, CodeSHA256: hex.EncodeToString(sum[:])}
 }
 
 // ValidationError names the place in a document that is wrong.
