@@ -99,6 +99,8 @@ type commonFlags struct {
 	logFormat       string
 	serviceToken    string
 	pricesFile      string
+	authMaxFailures int
+	authFailWindow  time.Duration
 	peers           map[string]*string
 	tls             tlsFlags
 }
@@ -115,6 +117,8 @@ func (c *commonFlags) register(fs *pflag.FlagSet, defaultAddr string, peers bool
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.StringVar(&c.serviceToken, "service-token", "", "shared secret services present to each other")
 	fs.StringVar(&c.pricesFile, "prices", "", "YAML price table (models and compute); empty means xAI's published Grok prices")
+	fs.IntVar(&c.authMaxFailures, "auth-max-failures", auth.DefaultMaxFailures, "invalid credentials one address may present per --auth-failure-window before it is refused until the window ends; 0 turns the limit off")
+	fs.DurationVar(&c.authFailWindow, "auth-failure-window", auth.DefaultFailureWindow, "the window of --auth-max-failures")
 	c.tls.register(fs)
 	if peers {
 		c.peers = map[string]*string{}
@@ -139,6 +143,12 @@ func (c *commonFlags) validate() error {
 	}
 	if c.dataDir == "" {
 		return config.Invalid("data-dir", "must not be empty")
+	}
+	if c.authMaxFailures < 0 {
+		return config.Invalid("auth-max-failures", "must not be negative, got %d", c.authMaxFailures)
+	}
+	if c.authFailWindow <= 0 {
+		return config.Invalid("auth-failure-window", "must be positive, got %s", c.authFailWindow)
 	}
 	if c.databaseURL != "" {
 		if err := database.CheckURL(c.databaseURL); err != nil {
@@ -317,7 +327,7 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 	}
 	srvCfg.TLS = tlsCfg
 	srv, err := server.New(ctx, telemetryName(specs), srvCfg, log,
-		server.WithAuth(auth.NewInterceptor(authn, rules, log)), server.WithVersion(version.Version))
+		server.WithAuth(auth.NewInterceptor(authn, rules, log).LimitFailures(common.authMaxFailures, common.authFailWindow)), server.WithVersion(version.Version))
 	if err != nil {
 		return err
 	}

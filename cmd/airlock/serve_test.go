@@ -119,6 +119,8 @@ func TestBadSettingFailsStartupNamingIt(t *testing.T) {
 		{[]string{"dev", "--tls-cert", "/nonexistent.pem", "--data-dir", t.TempDir()}, "--tls-key"},
 		{[]string{"serve", "nosuch"}, `unknown service "nosuch"`},
 		{[]string{"serve", "policy", "--max-message-bytes", "-5"}, "--max-message-bytes"},
+		{[]string{"serve", "policy", "--auth-max-failures", "-1"}, "--auth-max-failures"},
+		{[]string{"serve", "policy", "--auth-failure-window", "0s"}, "--auth-failure-window"},
 	} {
 		err := run(ctx, tc.args, io.Discard, io.Discard)
 		require.Error(t, err, "args %v", tc.args)

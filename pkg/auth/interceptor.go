@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -64,15 +65,27 @@ func IsPublic(fullMethod string) bool {
 
 // Interceptor authenticates every non-public RPC and checks its roles.
 type Interceptor struct {
-	authn Authenticator
-	rules Rules
-	log   *slog.Logger
+	authn    Authenticator
+	rules    Rules
+	log      *slog.Logger
+	failures *failureLimiter
 }
 
 // NewInterceptor returns an Interceptor that authenticates with authn and
-// authorises with rules.
+// authorises with rules. An address that presents DefaultMaxFailures invalid
+// credentials within DefaultFailureWindow is refused until the window ends;
+// LimitFailures changes that.
 func NewInterceptor(authn Authenticator, rules Rules, log *slog.Logger) *Interceptor {
-	return &Interceptor{authn: authn, rules: rules, log: log}
+	return &Interceptor{authn: authn, rules: rules, log: log,
+		failures: newFailureLimiter(DefaultMaxFailures, DefaultFailureWindow)}
+}
+
+// LimitFailures refuses an address that presented max invalid credentials
+// within window until that window ends; max 0 turns the limit off. Call it
+// before serving.
+func (i *Interceptor) LimitFailures(max int, window time.Duration) *Interceptor {
+	i.failures = newFailureLimiter(max, window)
+	return i
 }
 
 // Unary is the unary server interceptor.
@@ -149,11 +162,20 @@ func (i *Interceptor) authenticate(ctx context.Context, md metadata.MD, method s
 		}
 		return Principal{}, status.Error(codes.Unauthenticated, err.Error())
 	}
+	addr := peerAddress(ctx)
+	if left, blocked := i.failures.blocked(addr); blocked {
+		return Principal{}, status.Errorf(codes.ResourceExhausted,
+			"too many invalid credentials from this address; try again in %s", left.Round(time.Second))
+	}
 	p, err := i.authn.Authenticate(ctx, token)
 	if err != nil {
 		if !errors.Is(err, ErrUnauthenticated) {
 			i.log.ErrorContext(ctx, "authenticating caller", "method", method, "error", err)
 			return Principal{}, status.Error(codes.Unavailable, "credentials could not be checked; try again")
+		}
+		if i.failures.fail(addr) {
+			i.log.WarnContext(ctx, "refusing an address that presented too many invalid credentials",
+				"peer", addr, "max_failures", i.failures.max, "window", i.failures.window.String())
 		}
 		return Principal{}, status.Error(codes.Unauthenticated, "invalid credentials")
 	}

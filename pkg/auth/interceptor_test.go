@@ -10,7 +10,9 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -79,6 +81,12 @@ type fixture struct {
 // from the SQLite key store.
 func setup(t *testing.T, extra auth.Authenticator) *fixture {
 	t.Helper()
+	return setupWith(t, extra, nil)
+}
+
+// setupWith is setup with a hook that adjusts the interceptor.
+func setupWith(t *testing.T, extra auth.Authenticator, adjust func(*auth.Interceptor)) *fixture {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db := dbtest.Open(t, dbtest.NewSQLiteURL(t), keystore.Migrations)
 	store := keystore.New(db)
@@ -89,6 +97,9 @@ func setup(t *testing.T, extra auth.Authenticator) *fixture {
 	}
 	rules := auth.Rules{listKeys: {auth.RoleUser, auth.RoleService}, createKey: {auth.RoleAdmin}}
 	i := auth.NewInterceptor(chain, rules, log)
+	if adjust != nil {
+		adjust(i)
+	}
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(i.Unary()), grpc.ChainStreamInterceptor(i.Stream()))
 	authv1.RegisterKeyServiceServer(srv, echoKeys{})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -144,6 +155,36 @@ func TestNoOrBadCredentialsAreUnauthenticated(t *testing.T) {
 	require.NoError(t, err)
 	defer hc.Close()
 	_, err = healthpb.NewHealthClient(hc).Check(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+}
+
+// An address that keeps presenting invalid credentials is refused, even
+// with a valid key, until its window ends; other failures do not count.
+func TestTooManyInvalidCredentialsAreRefused(t *testing.T) {
+	t.Parallel()
+	const window = 500 * time.Millisecond
+	f := setupWith(t, nil, func(i *auth.Interceptor) { i.LimitFailures(3, window) })
+	ctx := context.Background()
+	start := time.Now()
+	for range 3 {
+		_, err := whoami(ctx, f.client(t, keystore.TokenPrefix+"0123456789abcdef_"+strings.Repeat("0", 64)))
+		requireCode(t, codes.Unauthenticated, err)
+	}
+	_, err := whoami(ctx, f.client(t, "guess"))
+	requireCode(t, codes.ResourceExhausted, err)
+	require.Contains(t, status.Convert(err).Message(), "too many invalid credentials")
+	_, err = whoami(ctx, f.client(t, "alice"))
+	requireCode(t, codes.ResourceExhausted, err)
+	time.Sleep(time.Until(start.Add(window + 100*time.Millisecond)))
+	got, err := whoami(ctx, f.client(t, "alice"))
+	require.NoError(t, err, "the address is let in again once its window ends")
+	require.Equal(t, "alice", got.GetSubject())
+	// A call with no credentials at all is not a guess and does not count.
+	for range 5 {
+		_, err = whoami(ctx, f.client(t, ""))
+		requireCode(t, codes.Unauthenticated, err)
+	}
+	_, err = whoami(ctx, f.client(t, "alice"))
 	require.NoError(t, err)
 }
 
