@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/airlockhq/airlock/pkg/auth"
@@ -24,6 +25,7 @@ import (
 	"github.com/airlockhq/airlock/pkg/database"
 	"github.com/airlockhq/airlock/pkg/pricing"
 	"github.com/airlockhq/airlock/pkg/server"
+	"github.com/airlockhq/airlock/pkg/telemetry"
 	"github.com/airlockhq/airlock/pkg/version"
 )
 
@@ -88,21 +90,22 @@ func findService(specs []*serviceSpec, name string) (*serviceSpec, error) {
 
 // commonFlags are the settings every server has.
 type commonFlags struct {
-	addr            string
-	metricsAddr     string
-	shutdownTimeout time.Duration
-	healthInterval  time.Duration
-	maxMessageBytes int
-	databaseURL     string
-	dataDir         string
-	logLevel        string
-	logFormat       string
-	serviceToken    string
-	pricesFile      string
-	authMaxFailures int
-	authFailWindow  time.Duration
-	peers           map[string]*string
-	tls             tlsFlags
+	addr             string
+	metricsAddr      string
+	shutdownTimeout  time.Duration
+	healthInterval   time.Duration
+	maxMessageBytes  int
+	maxConnectionAge time.Duration
+	databaseURL      string
+	dataDir          string
+	logLevel         string
+	logFormat        string
+	serviceToken     string
+	pricesFile       string
+	authMaxFailures  int
+	authFailWindow   time.Duration
+	peers            map[string]*string
+	tls              tlsFlags
 }
 
 func (c *commonFlags) register(fs *pflag.FlagSet, defaultAddr string, peers bool) {
@@ -111,6 +114,7 @@ func (c *commonFlags) register(fs *pflag.FlagSet, defaultAddr string, peers bool
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight calls may run after SIGTERM")
 	fs.DurationVar(&c.healthInterval, "health-interval", 5*time.Second, "how often dependency health checks run")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 64<<20, "largest gRPC message accepted or sent")
+	fs.DurationVar(&c.maxConnectionAge, "max-connection-age", 5*time.Minute, "clients are asked to reconnect after about this long, so they find replicas started since; 0 means never")
 	fs.StringVar(&c.databaseURL, "database-url", "", "postgres://... or sqlite:PATH; default sqlite under --data-dir (env DATABASE_URL)")
 	fs.StringVar(&c.dataDir, "data-dir", ".airlock", "directory for local state")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -160,11 +164,12 @@ func (c *commonFlags) validate() error {
 
 func (c *commonFlags) serverConfig() server.Config {
 	return server.Config{
-		Addr:            c.addr,
-		MetricsAddr:     c.metricsAddr,
-		ShutdownTimeout: c.shutdownTimeout,
-		HealthInterval:  c.healthInterval,
-		MaxMessageBytes: c.maxMessageBytes,
+		Addr:             c.addr,
+		MetricsAddr:      c.metricsAddr,
+		ShutdownTimeout:  c.shutdownTimeout,
+		HealthInterval:   c.healthInterval,
+		MaxMessageBytes:  c.maxMessageBytes,
+		MaxConnectionAge: c.maxConnectionAge,
 	}
 }
 
@@ -362,19 +367,7 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		if creds == nil {
 			creds = insecure.NewCredentials()
 		}
-		c, err := grpc.NewClient(target,
-			grpc.WithTransportCredentials(creds),
-			grpc.WithPerRPCCredentials(auth.BearerToken{Token: serviceToken}),
-			grpc.WithStatsHandler(otelgrpc.NewClientHandler(
-				otelgrpc.WithTracerProvider(srv.Telemetry().Tracer),
-				otelgrpc.WithMeterProvider(srv.Telemetry().Meter),
-				otelgrpc.WithPropagators(srv.Telemetry().Propagator))),
-			// Peers start in any order (pods, or dev's own port just opening):
-			// a call waits for its connection instead of failing fast while the
-			// peer is not up yet; the caller's context still bounds it.
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(common.maxMessageBytes),
-				grpc.MaxCallSendMsgSize(common.maxMessageBytes), grpc.WaitForReady(true)),
-		)
+		c, err := grpc.NewClient(target, peerDialOptions(creds, serviceToken, srv.Telemetry(), common.maxMessageBytes)...)
 		if err != nil {
 			return nil, fmt.Errorf("dialing %s at %s: %w", name, target, err)
 		}
@@ -393,6 +386,29 @@ func serve(ctx context.Context, common *commonFlags, specs []*serviceSpec, dev b
 		}
 	}
 	return srv.Serve(ctx)
+}
+
+// peerRoundRobin spreads a peer's calls over every address its name resolves
+// to (each pod behind a headless Service), instead of gRPC's default of
+// sending them all down the first connection.
+const peerRoundRobin = `{"loadBalancingConfig": [{"round_robin": {}}]}`
+
+// peerDialOptions are the options of a connection to a peer service.
+func peerDialOptions(creds credentials.TransportCredentials, token string, tel *telemetry.Providers, maxMessageBytes int) []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(auth.BearerToken{Token: token}),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+			otelgrpc.WithTracerProvider(tel.Tracer),
+			otelgrpc.WithMeterProvider(tel.Meter),
+			otelgrpc.WithPropagators(tel.Propagator))),
+		grpc.WithDefaultServiceConfig(peerRoundRobin),
+		// Peers start in any order (pods, or dev's own port just opening):
+		// a call waits for its connection instead of failing fast while the
+		// peer is not up yet; the caller's context still bounds it.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes),
+			grpc.MaxCallSendMsgSize(maxMessageBytes), grpc.WaitForReady(true)),
+	}
 }
 
 func randomToken() string {

@@ -120,6 +120,7 @@ func TestBadSettingFailsStartupNamingIt(t *testing.T) {
 		{[]string{"serve", "nosuch"}, `unknown service "nosuch"`},
 		{[]string{"serve", "policy", "--max-message-bytes", "-5"}, "--max-message-bytes"},
 		{[]string{"serve", "policy", "--auth-max-failures", "-1"}, "--auth-max-failures"},
+		{[]string{"serve", "policy", "--max-connection-age", "-1s"}, "--max-connection-age"},
 		{[]string{"serve", "policy", "--auth-failure-window", "0s"}, "--auth-failure-window"},
 	} {
 		err := run(ctx, tc.args, io.Discard, io.Discard)

@@ -42,6 +42,10 @@ type Config struct {
 	MaxMessageBytes int
 	// TLS, when set, serves TLS (and mutual TLS if it asks for client certs).
 	TLS *tls.Config
+	// MaxConnectionAge, when positive, asks clients to reconnect after about
+	// this long (calls in flight finish first), so clients that resolve a
+	// name to every replica pick up replicas started since. Zero: never.
+	MaxConnectionAge time.Duration
 }
 
 // Validate reports the first bad setting by its flag name.
@@ -65,6 +69,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		return config.Invalid("max-message-bytes", "must be positive, got %d", c.MaxMessageBytes)
+	}
+	if c.MaxConnectionAge < 0 {
+		return config.Invalid("max-connection-age", "must not be negative, got %s", c.MaxConnectionAge)
 	}
 	return nil
 }
@@ -148,6 +155,10 @@ func New(ctx context.Context, name string, cfg Config, log *slog.Logger, opts ..
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	if cfg.MaxConnectionAge > 0 {
+		// The grace stays unlimited: a long sandbox run is never cut.
+		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cfg.MaxConnectionAge}))
 	}
 	if cfg.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(cfg.TLS)))

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	policyv1 "github.com/airlockhq/airlock/gen/go/airlock/policy/v1"
@@ -262,4 +263,52 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 	require.NoError(t, testConfig().Validate())
+}
+
+// peerPolicy's Check records the caller's address and waits hold.
+type peerPolicy struct {
+	policyv1.UnimplementedPolicyServiceServer
+	mu    sync.Mutex
+	addrs []string
+	hold  time.Duration
+}
+
+func (p *peerPolicy) Check(ctx context.Context, _ *policyv1.CheckRequest) (*policyv1.CheckResponse, error) {
+	if pr, ok := peer.FromContext(ctx); ok {
+		p.mu.Lock()
+		p.addrs = append(p.addrs, pr.Addr.String())
+		p.mu.Unlock()
+	}
+	select {
+	case <-time.After(p.hold):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &policyv1.CheckResponse{Verdict: policyv1.Verdict_VERDICT_ALLOW}, nil
+}
+
+// With MaxConnectionAge, a client is moved to a new connection after about
+// that long, and a call running past it is not cut.
+func TestMaxConnectionAgeReconnectsWithoutCuttingCalls(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxConnectionAge = 300 * time.Millisecond
+	svc := &peerPolicy{hold: time.Second}
+	f := setup(t, cfg, svc)
+	client := policyv1.NewPolicyServiceClient(f.conn)
+	_, err := client.Check(context.Background(), &policyv1.CheckRequest{Code: "x"}, grpc.WaitForReady(true))
+	require.NoError(t, err, "a call running three times the connection age completes")
+	svc.hold = 0
+	_, err = client.Check(context.Background(), &policyv1.CheckRequest{Code: "x"}, grpc.WaitForReady(true))
+	require.NoError(t, err)
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	require.Len(t, svc.addrs, 2)
+	require.NotEqual(t, svc.addrs[0], svc.addrs[1], "the second call came over a new connection")
+}
+
+func TestMaxConnectionAgeMustNotBeNegative(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConnectionAge = -time.Second
+	require.ErrorContains(t, cfg.Validate(), "max-connection-age")
 }
