@@ -18,14 +18,14 @@ func constTrue(w *walker, n int32) bool {
 	case kTrue:
 		return true
 	case kInteger:
-		v, err := strconv.ParseInt(strings.ReplaceAll(t.text(n), "_", ""), 0, 64)
+		v, err := strconv.ParseInt(strings.ReplaceAll(w.text(n), "_", ""), 0, 64)
 		return err != nil || v != 0
 	case kString, kConcatenatedString:
 		v := w.value(n)
 		return v.Known && v.Text != ""
 	case kParenthesized:
-		if c := t.namedChildren(n); len(c) == 1 {
-			return constTrue(w, c[0])
+		if c := w.soleNamed(n); c >= 0 {
+			return constTrue(w, c)
 		}
 	}
 	return false

@@ -49,7 +49,7 @@ func normIdent(s string) string {
 
 // ident returns the normalised name of an identifier node.
 func (w *walker) ident(n int32) string {
-	return normIdent(w.t.text(n))
+	return normIdent(w.text(n))
 }
 
 // collectSymbols records every binding site of every name, so a name's
@@ -120,13 +120,13 @@ func (w *walker) collectSymbols() {
 			value := int32(-1)
 			if p := t.nodes[n].parent; p >= 0 && t.nodes[p].kind == kAsPattern {
 				if gp := t.nodes[p].parent; gp >= 0 && t.kindOf(gp) == kWithItem {
-					if c := t.namedChildren(p); len(c) > 0 && c[0] != n {
-						value = c[0]
+					if c := w.firstNamed(p); c >= 0 && c != n {
+						value = c
 					}
 				}
 			}
-			if c := t.namedChildren(n); len(c) == 1 && value >= 0 {
-				w.bindTarget(c[0], value, siteAssign)
+			if c := w.soleNamed(n); c >= 0 && value >= 0 {
+				w.bindTarget(c, value, siteAssign)
 			} else {
 				w.bindTarget(n, -1, siteUnknown)
 			}
@@ -146,7 +146,7 @@ func (w *walker) collectSymbols() {
 		case kFunctionDef:
 			w.funcDef(n)
 		case kLambdaParameters:
-			for _, p := range t.namedChildren(n) {
+			for p := w.firstNamed(n); p >= 0; p = w.nextNamed(p) {
 				w.bindParam(p, "", 0)
 			}
 		}
@@ -176,7 +176,8 @@ func (w *walker) funcDef(n int32) {
 	}
 	fi := &funcInfo{defaults: map[string]int32{}}
 	if ps := t.child(n, fParameters); ps >= 0 {
-		for i, p := range t.namedChildren(ps) {
+		i := 0
+		for p := w.firstNamed(ps); p >= 0; p, i = w.nextNamed(p), i+1 {
 			pname := w.bindParam(p, key, i)
 			fi.params = append(fi.params, pname)
 			if k := t.nodes[p].kind; k == kDefaultParameter || k == kTypedDefaultParameter {
@@ -207,13 +208,12 @@ func (w *walker) bindParam(p int32, fn string, index int) string {
 		}
 		w.bindTarget(t.child(p, fName), -1, siteUnknown)
 	case kTypedParameter:
-		for _, c := range t.namedChildren(p) {
+		if c := w.firstNamed(p); c >= 0 {
 			return w.bindParam(c, fn, index)
 		}
 	case kListSplatPattern, kDictSplatPattern:
-		for _, c := range t.namedChildren(p) {
+		if c := w.firstNamed(p); c >= 0 {
 			w.bindParam(c, "", 0)
-			break
 		}
 	}
 	return ""
@@ -231,7 +231,7 @@ func (w *walker) bindTarget(target, value int32, k siteKind) {
 		w.bind(target, w.ident(target), site{kind: k, node: value})
 	case kPatternList, kTuplePattern, kListPattern, kTuple, kList, kExpressionList,
 		kAsPatternTarget, kGlobal, kNonlocal, kDelete, kListSplatPattern, kParenthesized:
-		for _, c := range t.namedChildren(target) {
+		for c := w.firstNamed(target); c >= 0; c = w.nextNamed(c) {
 			w.bindTarget(c, -1, siteUnknown)
 		}
 	}
@@ -262,7 +262,15 @@ type symKey struct {
 func (w *walker) computeScopes() {
 	t := w.t
 	w.scope = make([]int32, len(t.nodes))
+	calls, strs := 0, 0
+	defer func() { w.presize(calls, strs) }()
 	for i := range t.nodes {
+		switch t.nodes[i].kind {
+		case kCall:
+			calls++
+		case kString:
+			strs++
+		}
 		p := t.nodes[i].parent
 		if p < 0 {
 			w.scope[i] = -1
@@ -276,7 +284,7 @@ func (w *walker) computeScopes() {
 			}
 		}
 		if t.nodes[i].kind == kGlobal {
-			for _, c := range t.namedChildren(int32(i)) {
+			for c := w.firstNamed(int32(i)); c >= 0; c = w.nextNamed(c) {
 				if t.nodes[c].kind == kIdentifier {
 					w.globals[symKey{w.scope[i], w.ident(c)}] = true
 				}
@@ -325,7 +333,7 @@ func (w *walker) dotted(n int32) string {
 		return ""
 	}
 	var parts []string
-	for _, c := range w.t.namedChildren(n) {
+	for c := w.firstNamed(n); c >= 0; c = w.nextNamed(c) {
 		if w.t.nodes[c].kind == kIdentifier {
 			parts = append(parts, w.ident(c))
 		}
@@ -346,7 +354,7 @@ func (w *walker) fromModule(n int32) string {
 			if w.t.nodes[c].kind == kDottedName {
 				b.WriteString(w.dotted(c))
 			} else {
-				b.WriteString(strings.TrimSpace(w.t.text(c)))
+				b.WriteString(strings.TrimSpace(w.text(c)))
 			}
 		}
 		return b.String()
@@ -425,8 +433,8 @@ func (w *walker) resolve(n int32) []string {
 		}
 		return out
 	case kParenthesized:
-		if c := t.namedChildren(n); len(c) == 1 {
-			return w.resolve(c[0])
+		if c := w.soleNamed(n); c >= 0 {
+			return w.resolve(c)
 		}
 	case kCall:
 		// __import__("os") and importlib.import_module("os") stand for the

@@ -50,7 +50,7 @@ func (w *walker) value(n int32) Value {
 		return w.stringValue(n)
 	case kConcatenatedString:
 		var b strings.Builder
-		for _, c := range t.namedChildren(n) {
+		for c := w.firstNamed(n); c >= 0; c = w.nextNamed(c) {
 			v := w.stringValue(c)
 			b.WriteString(v.Text)
 			if !v.Exact || b.Len() > maxValueLen {
@@ -65,10 +65,10 @@ func (w *walker) value(n int32) Value {
 	case kNone:
 		return exact("None")
 	case kInteger:
-		return exact(t.text(n))
+		return exact(w.text(n))
 	case kParenthesized:
-		if c := t.namedChildren(n); len(c) == 1 {
-			return w.value(c[0])
+		if c := w.soleNamed(n); c >= 0 {
+			return w.value(c)
 		}
 	case kIdentifier:
 		return w.nameValue(w.lookup(n, w.ident(n)))
@@ -187,7 +187,7 @@ func (w *walker) elementValue(n int32) Value {
 	switch t.nodes[n].kind {
 	case kList, kTuple, kSet:
 		var vals []Value
-		for _, c := range t.namedChildren(n) {
+		for c := w.firstNamed(n); c >= 0; c = w.nextNamed(c) {
 			vals = append(vals, w.value(c))
 		}
 		return commonPrefix(vals)
@@ -310,7 +310,7 @@ func (w *walker) callValue(n int32) Value {
 			switch t.kindOf(args[0]) {
 			case kList, kTuple:
 				var parts []string
-				for _, c := range t.namedChildren(args[0]) {
+				for c := w.firstNamed(args[0]); c >= 0; c = w.nextNamed(c) {
 					v := w.value(c)
 					if !v.Exact || len(parts) > 256 {
 						return unknown
@@ -427,11 +427,11 @@ func (w *walker) stringValue(n int32) Value {
 	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
 		switch t.nodes[c].kind {
 		case kStringStart:
-			p := strings.ToLower(t.text(c))
+			p := strings.ToLower(w.text(c))
 			raw = strings.ContainsRune(p, 'r')
 			fstr = strings.ContainsRune(p, 'f')
 		case kStringContent:
-			txt := t.text(c)
+			txt := w.text(c)
 			if fstr {
 				txt = strings.ReplaceAll(strings.ReplaceAll(txt, "{{", "{"), "}}", "}")
 			}

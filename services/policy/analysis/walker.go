@@ -12,8 +12,11 @@ const maxFacts = 20_000
 
 // walker extracts facts from one tree.
 type walker struct {
-	ctx      context.Context
-	t        *tree
+	ctx context.Context
+	t   *tree
+	// src is the source as a string, so node texts are substrings of it
+	// rather than a copy each.
+	src      string
 	li       *lineIndex
 	f        *Facts
 	deadline time.Time
@@ -37,7 +40,7 @@ type walker struct {
 
 func newWalker(ctx context.Context, t *tree, li *lineIndex, f *Facts, deadline time.Time) *walker {
 	return &walker{
-		ctx: ctx, t: t, li: li, f: f, deadline: deadline,
+		ctx: ctx, t: t, src: string(t.src), li: li, f: f, deadline: deadline,
 		sites:      map[symKey][]site{},
 		globals:    map[symKey]bool{},
 		resolved:   map[symKey][]string{},
@@ -61,6 +64,58 @@ func (w *walker) run() {
 	w.computeScopes()
 	w.collectSymbols()
 	w.visit(0)
+	w.trimFacts()
+}
+
+// presize gives the fact lists room for the calls and strings the tree
+// holds (capped, so hostile input cannot make it allocate much), sparing
+// the append growth of large structs.
+func (w *walker) presize(calls, strs int) {
+	f := w.f
+	f.Calls = make([]Call, 0, min(calls, 4096))
+	f.Strings = make([]StringLit, 0, min(strs, 4096))
+}
+
+// trimFacts restores nil for empty fact lists, as appending alone leaves
+// them.
+func (w *walker) trimFacts() {
+	f := w.f
+	if len(f.Calls) == 0 {
+		f.Calls = nil
+	}
+	if len(f.Strings) == 0 {
+		f.Strings = nil
+	}
+}
+
+// text returns the source text of n.
+func (w *walker) text(n int32) string {
+	nd := &w.t.nodes[n]
+	return w.src[nd.start:nd.end]
+}
+
+// firstNamed returns the first named, non-comment child of n, or -1.
+func (w *walker) firstNamed(n int32) int32 { return w.namedFrom(w.t.nodes[n].firstChild) }
+
+// nextNamed returns the next named, non-comment sibling of c, or -1.
+func (w *walker) nextNamed(c int32) int32 { return w.namedFrom(w.t.nodes[c].nextSibling) }
+
+func (w *walker) namedFrom(c int32) int32 {
+	for ; c >= 0; c = w.t.nodes[c].nextSibling {
+		if nd := &w.t.nodes[c]; nd.named && nd.kind != kComment {
+			return c
+		}
+	}
+	return -1
+}
+
+// soleNamed returns n's only named, non-comment child, or -1 when it has
+// none or several.
+func (w *walker) soleNamed(n int32) int32 {
+	if c := w.firstNamed(n); c >= 0 && w.nextNamed(c) < 0 {
+		return c
+	}
+	return -1
 }
 
 func (w *walker) syntaxErrors() {
@@ -86,7 +141,7 @@ func (w *walker) syntaxErrors() {
 // span locates node n.
 func (w *walker) span(n int32) Span {
 	nd := &w.t.nodes[n]
-	txt := string(w.t.src[nd.start:nd.end])
+	txt := w.src[nd.start:nd.end]
 	if i := strings.IndexByte(txt, '\n'); i >= 0 {
 		txt = txt[:i] + " ..."
 	}
@@ -217,7 +272,7 @@ func (w *walker) confusablesIn(n int32) {
 }
 
 func (w *walker) confusable(n int32) string {
-	written := w.t.text(n)
+	written := w.text(n)
 	name := normIdent(written)
 	if name != written {
 		w.f.Confusables = append(w.f.Confusables, Identifier{Span: w.span(n), Written: written, Normalized: name})
@@ -271,7 +326,7 @@ func (w *walker) attribute(n int32) {
 	if a < 0 {
 		return
 	}
-	name := normIdent(t.text(a))
+	name := normIdent(w.text(a))
 	if isDunder(name) || frameAttrs[name] {
 		w.f.Attrs = append(w.f.Attrs, Attr{Span: w.span(n), Name: name})
 	}
@@ -305,7 +360,7 @@ func (w *walker) str(n int32) {
 		return
 	}
 	if t.nodes[n].kind == kConcatenatedString {
-		for _, c := range t.namedChildren(n) {
+		for c := w.firstNamed(n); c >= 0; c = w.nextNamed(c) {
 			w.seenString[c] = true
 		}
 	}
@@ -322,7 +377,7 @@ func (w *walker) str(n int32) {
 	nd := &t.nodes[n]
 	if p := nd.parent; p >= 0 && t.nodes[p].kind == kAttribute && nd.field == fObject {
 		if a := t.child(p, fAttribute); a >= 0 {
-			switch normIdent(t.text(a)) {
+			switch normIdent(w.text(a)) {
 			case "format", "format_map":
 				lit.FormatReceiver = true
 			}
@@ -341,7 +396,7 @@ func (w *walker) literalParts(n int32) string {
 	end := t.nodes[n].end
 	for i := n; int(i) < len(t.nodes) && t.nodes[i].start < end; i++ {
 		if t.nodes[i].kind == kStringContent {
-			b.WriteString(unescape(t.text(i)))
+			b.WriteString(unescape(w.text(i)))
 		}
 	}
 	return b.String()
@@ -370,7 +425,7 @@ func (w *walker) callee(n int32) ([]string, string) {
 	switch t.kindOf(fn) {
 	case kAttribute:
 		if a := t.child(fn, fAttribute); a >= 0 {
-			method = normIdent(t.text(a))
+			method = normIdent(w.text(a))
 		}
 	case kIdentifier:
 		method = w.ident(fn)
