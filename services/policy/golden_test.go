@@ -19,14 +19,17 @@ var update = flag.Bool("update", false, "rewrite testdata/golden/findings.golden
 
 // TestCorpusFindingsGolden pins every finding (rule, place, snippet,
 // message, hint, order) and the verdict for each corpus file under the
-// default policy and under a policy with CEL rules over every kind of fact,
-// so a change to the parser, the fact extraction or the rules that alters
-// any of them shows up as a diff.
+// default policy, under a policy with CEL rules over every kind of fact
+// and under one whose CEL budget runs out, so a change to the parser, the
+// fact extraction or the rules that alters any of them shows up as a diff.
 func TestCorpusFindingsGolden(t *testing.T) {
 	t.Parallel()
-	allKinds, err := policydoc.LoadFile(filepath.Join("testdata", "golden", "allkinds.yaml"))
-	require.NoError(t, err)
-	pols := []*policydoc.Policy{defaultPolicy(t), allKinds}
+	pols := []*policydoc.Policy{defaultPolicy(t)}
+	for _, name := range []string{"allkinds.yaml", "costly.yaml"} {
+		pol, err := policydoc.LoadFile(filepath.Join("testdata", "golden", name))
+		require.NoError(t, err)
+		pols = append(pols, pol)
+	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*", "*.py"))
 	require.NoError(t, err)
 	require.Greater(t, len(files), 70)

@@ -1,11 +1,11 @@
 package policydoc
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/services/policy/analysis"
@@ -22,6 +22,13 @@ type CustomRule struct {
 	// Expr is the CEL source.
 	Expr string
 	prg  cel.Program
+	// fields are the fields of `fact` the expression reads (allFields when
+	// it uses fact as a whole); evaluation builds only these.
+	fields factField
+	// loops is set when the expression has a comprehension, the only
+	// place CEL checks for cancellation; without one, Eval and ContextEval
+	// do the same work and Eval skips setting up the context.
+	loops bool
 }
 
 // factKinds are what a rule may range over, with the CEL shape of each.
@@ -130,6 +137,7 @@ func (p *parser) rules(n *yaml.Node, field string, pol *Policy) error {
 			return p.errAt(whenNode, rf+".when", "CEL: %v", err)
 		}
 		r.prg = prg
+		r.fields, r.loops = inspectExpr(ast.NativeRep())
 		pol.Rules = append(pol.Rules, r)
 	}
 	return nil
@@ -144,127 +152,69 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// evalCustom runs the custom rules. A rule that errors or runs out of its
-// cost budget fires, so a hostile input cannot switch a rule off.
-func (p *Policy) evalCustom(ctx context.Context, f *analysis.Facts) []analysis.Finding {
-	if len(p.Rules) == 0 {
-		return nil
-	}
-	summary := map[string]any{"lines": int64(f.Lines)}
-	mods := make([]string, 0, len(f.Imports))
-	for _, imp := range f.Imports {
-		mods = append(mods, imp.Module)
-	}
-	summary["imports"] = mods
-	calls := make([]string, 0, len(f.Calls))
-	for _, c := range f.Calls {
-		if c.Name != "" {
-			calls = append(calls, c.Name)
-		}
-	}
-	summary["calls"] = calls
-	var out []analysis.Finding
-	budget := p.CostLimit
-	for _, r := range p.Rules {
-		items, spans := factsOf(f, r.Over)
-		if r.Over == "" {
-			items, spans = []map[string]any{nil}, []analysis.Span{{Pos: analysis.Pos{Line: 1, Column: 1}}}
-		}
-		for i, item := range items {
-			vars := map[string]any{"facts": summary, "fact": item}
-			if item == nil {
-				vars["fact"] = map[string]any{}
-			}
-			val, det, err := r.prg.ContextEval(ctx, vars)
-			if det != nil && det.ActualCost() != nil {
-				cost := *det.ActualCost()
-				if cost >= budget {
-					budget = 0
-				} else {
-					budget -= cost
-				}
-			}
-			fired, msg := false, r.Message
-			switch {
-			case err != nil:
-				fired, msg = true, fmt.Sprintf("%s (the rule could not be evaluated: %v)", r.Message, err)
-			case budget == 0:
-				fired, msg = true, r.Message+" (the rule ran out of its evaluation budget)"
-			default:
-				b, ok := val.Value().(bool)
-				fired = ok && b
-			}
-			if fired {
-				out = append(out, analysis.Finding{Span: spans[i], RuleID: r.ID, Severity: r.Severity,
-					Action: r.Action, Message: msg, FixHint: r.FixHint})
-			}
-			if budget == 0 {
-				return out
-			}
-		}
-	}
-	return out
+// factField is one field of a CEL fact map, as a bit.
+type factField uint32
+
+const (
+	ffLine factField = 1 << iota
+	ffColumn
+	ffSnippet
+	ffName
+	ffMethod
+	ffArgs
+	ffLiteral
+	ffKwargs
+	ffModule
+	ffNames
+	ffCalled
+	ffPath
+	ffExact
+	ffKnown
+	ffCall
+	ffURL
+	ffValue
+
+	allFields factField = 1<<32 - 1
+)
+
+// factFieldNames are the fields a fact map may hold, across all kinds.
+var factFieldNames = map[string]factField{
+	"line": ffLine, "column": ffColumn, "snippet": ffSnippet, "name": ffName, "method": ffMethod, "args": ffArgs,
+	"literal": ffLiteral, "kwargs": ffKwargs, "module": ffModule, "names": ffNames, "called": ffCalled,
+	"path": ffPath, "exact": ffExact, "known": ffKnown, "call": ffCall, "url": ffURL, "value": ffValue,
 }
 
-func values(vs []analysis.Value) ([]string, []bool) {
-	s := make([]string, len(vs))
-	b := make([]bool, len(vs))
-	for i, v := range vs {
-		s[i], b[i] = v.Text, v.Exact
-	}
-	return s, b
-}
-
-func posMap(sp analysis.Span, m map[string]any) map[string]any {
-	m["line"] = int64(sp.Line)
-	m["column"] = int64(sp.Column)
-	m["snippet"] = sp.Snippet
-	return m
-}
-
-// factsOf turns one kind of fact into CEL maps.
-func factsOf(f *analysis.Facts, kind string) ([]map[string]any, []analysis.Span) {
-	var items []map[string]any
-	var spans []analysis.Span
-	add := func(sp analysis.Span, m map[string]any) {
-		items = append(items, posMap(sp, m))
-		spans = append(spans, sp)
-	}
-	switch kind {
-	case "calls":
-		for _, c := range f.Calls {
-			args, lit := values(c.Args)
-			kw := make(map[string]string, len(c.Kwargs))
-			for k, v := range c.Kwargs {
-				if v.Exact {
-					kw[k] = v.Text
-				}
+// inspectExpr returns the fields of `fact` a checked expression selects,
+// or allFields when it uses `fact` any other way (as a whole, by index,
+// or a comprehension variable of that name), and whether it has a
+// comprehension. A fact map holding only the selected fields evaluates
+// exactly as the full map: every selection finds the same value, and a
+// field of no kind is missing from both.
+func inspectExpr(a *celast.AST) (factField, bool) {
+	var fields factField
+	loops := false
+	selected := map[int64]bool{}
+	var idents []int64
+	celast.PostOrderVisit(celast.NavigateAST(a), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.ComprehensionKind:
+			loops = true
+		case celast.IdentKind:
+			if e.AsIdent() == "fact" {
+				idents = append(idents, e.ID())
 			}
-			add(c.Span, map[string]any{"name": c.Name, "method": c.Method, "args": args, "literal": lit, "kwargs": kw})
-		}
-	case "imports":
-		for _, imp := range f.Imports {
-			add(imp.Span, map[string]any{"module": imp.Module, "names": append([]string{}, imp.Names...)})
-		}
-	case "refs":
-		for _, r := range f.Refs {
-			add(r.Span, map[string]any{"name": r.Name, "called": r.Called})
-		}
-	case "reads", "writes", "deletes":
-		want := map[string]analysis.FileOpKind{"reads": analysis.FileRead, "writes": analysis.FileWrite, "deletes": analysis.FileDelete}[kind]
-		for _, op := range f.FileOps {
-			if op.Kind == want {
-				add(op.Span, map[string]any{"path": op.Path.Text, "exact": op.Path.Exact, "known": op.Path.Known, "call": op.Call})
+		case celast.SelectKind:
+			sel := e.AsSelect()
+			if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == "fact" {
+				selected[op.ID()] = true
+				fields |= factFieldNames[sel.FieldName()]
 			}
 		}
-	case "urls":
-		for _, u := range f.URLs {
-			add(u.Span, map[string]any{"url": u.URL})
-		}
-	case "strings":
-		for _, s := range f.Strings {
-			add(s.Span, map[string]any{"value": s.Value})
+	}))
+	for _, id := range idents {
+		if !selected[id] {
+			return allFields, loops
 		}
 	}
-	return items, spans
+	return fields, loops
 }
