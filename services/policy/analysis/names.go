@@ -1,6 +1,9 @@
 package analysis
 
-import "strings"
+import (
+	"path"
+	"strings"
+)
 
 // benignDunders are dunder attributes ordinary code uses.
 var benignDunders = map[string]bool{}
@@ -26,14 +29,72 @@ var (
 		"torch.load", "copyreg"}
 )
 
-var (
-	dynamicImportList = newNameList(dynamicImportNames)
-	dynamicCodeList   = newNameList(dynamicCodeNames)
-	introspectionList = newNameList(introspectionNames)
-	codeObjectList    = newNameList(codeObjectNames)
-	systemList        = newNameList(systemNames)
-	deserializeList   = newNameList(deserializeNames)
+// builtinLists says which of the built-in name lists a name is on.
+type builtinLists uint8
+
+// The built-in lists, as bits.
+const (
+	onDynamicImport builtinLists = 1 << iota
+	onDynamicCode
+	onIntrospection
+	onCodeObjects
+	onSystem
+	onDeserialize
 )
+
+// builtinIndex holds every built-in list, so one look-up per dotted prefix
+// of a name finds all the lists it is on.
+var builtinIndex = newListIndex(map[builtinLists][]string{
+	onDynamicImport: dynamicImportNames, onDynamicCode: dynamicCodeNames, onIntrospection: introspectionNames,
+	onCodeObjects: codeObjectNames, onSystem: systemNames, onDeserialize: deserializeNames,
+})
+
+// listIndex maps names and glob patterns to the lists holding them.
+type listIndex struct {
+	exact map[string]builtinLists
+	globs []indexGlob
+}
+
+type indexGlob struct {
+	pattern, literal string
+	lists            builtinLists
+}
+
+func newListIndex(lists map[builtinLists][]string) *listIndex {
+	x := &listIndex{exact: map[string]builtinLists{}}
+	for bit, names := range lists {
+		for _, p := range names {
+			if isGlob(p) {
+				x.globs = append(x.globs, indexGlob{pattern: p, literal: globLiteral(p), lists: bit})
+			} else {
+				x.exact[p] |= bit
+			}
+		}
+	}
+	return x
+}
+
+// lists returns the lists on which name or one of its dotted prefixes is,
+// by exact name or glob pattern; nameList.match(name) != "" for a list
+// exactly when its bit is set.
+func (x *listIndex) lists(name string) builtinLists {
+	var on builtinLists
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '.' {
+			continue
+		}
+		p := name[:i]
+		on |= x.exact[p]
+		for _, g := range x.globs {
+			if on&g.lists == 0 && strings.HasPrefix(p, g.literal) {
+				if ok, _ := path.Match(g.pattern, p); ok {
+					on |= g.lists
+				}
+			}
+		}
+	}
+	return on
+}
 
 func init() {
 	for _, n := range strings.Fields(`__init__ __name__ __qualname__ __doc__ __class__ __module__ __file__

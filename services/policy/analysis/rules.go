@@ -185,7 +185,7 @@ func DefaultConfig() Config {
 // Check runs the built-in rules over facts and returns findings in source
 // order, at most one per rule and place.
 func Check(f *Facts, cfg *Config) []Finding {
-	c := checker{cfg: cfg, seen: map[string]bool{}, denied: newNameList(cfg.DeniedCalls), review: newNameList(cfg.ReviewCalls)}
+	c := checker{cfg: cfg, seen: map[findingKey]bool{}, denied: newNameList(cfg.DeniedCalls), review: newNameList(cfg.ReviewCalls)}
 	c.run(f)
 	sort.SliceStable(c.out, func(i, j int) bool { return less(c.out[i].Pos, c.out[j].Pos) })
 	return c.out
@@ -204,7 +204,13 @@ type checker struct {
 	cfg            *Config
 	denied, review *nameList
 	out            []Finding
-	seen           map[string]bool
+	seen           map[findingKey]bool
+}
+
+// findingKey is a rule at a place; a rule reports a place once.
+type findingKey struct {
+	rule         string
+	line, column int
 }
 
 func (c *checker) add(rule string, sp Span, msg, hint string) {
@@ -216,7 +222,7 @@ func (c *checker) add(rule string, sp Span, msg, hint string) {
 	if action == Allow {
 		return
 	}
-	key := fmt.Sprintf("%s@%d:%d", rule, sp.Line, sp.Column)
+	key := findingKey{rule, sp.Line, sp.Column}
 	if c.seen[key] {
 		return
 	}
@@ -287,7 +293,7 @@ func (c *checker) importRule(imp Import) {
 		return
 	}
 	msg := fmt.Sprintf("The module %s is not on this policy's import allow-list.", mod)
-	if m := systemList.match(mod); m != "" {
+	if builtinIndex.lists(mod)&onSystem != 0 {
 		msg = fmt.Sprintf("The module %s runs processes, opens network connections or loads native code.", mod)
 	}
 	c.add(RuleImport, imp.Span, msg, "Do not import "+mod+". Allowed modules: "+strings.Join(c.cfg.AllowedImports, ", ")+".")
@@ -307,18 +313,33 @@ func moduleAllowed(mod string, allowed []string) bool {
 type nameList struct {
 	exact map[string]bool
 	globs []string
+	// literals are the globs' leading literal parts: a name that does not
+	// start with one cannot match its glob.
+	literals []string
 }
 
 func newNameList(list []string) *nameList {
 	l := &nameList{exact: make(map[string]bool, len(list))}
 	for _, p := range list {
-		if strings.ContainsAny(p, "*?[\\") {
+		if isGlob(p) {
 			l.globs = append(l.globs, p)
+			l.literals = append(l.literals, globLiteral(p))
 		} else {
 			l.exact[p] = true
 		}
 	}
 	return l
+}
+
+func isGlob(p string) bool { return strings.ContainsAny(p, "*?[\\") }
+
+// globLiteral returns the part of a glob pattern before its first special
+// character, which a matching name starts with.
+func globLiteral(p string) string {
+	if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
+		return p[:i]
+	}
+	return p
 }
 
 // match returns the pattern matching name or one of its dotted prefixes
@@ -332,7 +353,10 @@ func (l *nameList) match(name string) string {
 		if l.exact[p] {
 			return p
 		}
-		for _, pat := range l.globs {
+		for j, pat := range l.globs {
+			if !strings.HasPrefix(p, l.literals[j]) {
+				continue
+			}
 			if ok, _ := path.Match(pat, p); ok {
 				return pat
 			}
@@ -343,23 +367,24 @@ func (l *nameList) match(name string) string {
 
 func (c *checker) refRules(r Ref) {
 	n := r.Name
+	on := builtinIndex.lists(n)
 	switch {
-	case dynamicImportList.match(n) != "":
+	case on&onDynamicImport != 0:
 		c.add(RuleDynamicImport, r.Span, n+" imports a module chosen at run time, which defeats the import allow-list.",
 			"Use a plain import statement for an allowed module.")
-	case dynamicCodeList.match(n) != "":
+	case on&onDynamicCode != 0:
 		c.add(RuleDynamicCode, r.Span, n+" runs code built at run time, which cannot be checked beforehand.",
 			"Write the logic directly in Python; never build code as strings.")
-	case introspectionList.match(n) != "":
+	case on&onIntrospection != 0:
 		c.add(RuleIntrospection, r.Span, n+" reaches the interpreter's internals (scopes, frames or loaded modules).",
 			"Pass values explicitly instead of looking them up through "+n+".")
-	case codeObjectList.match(n) != "":
+	case on&onCodeObjects != 0:
 		c.add(RuleCodeObjects, r.Span, n+" builds functions or code objects by hand.",
 			"Define functions with def; do not construct code objects.")
-	case systemList.match(n) != "":
+	case on&onSystem != 0:
 		c.add(RuleSystem, r.Span, n+" runs processes, sends signals, opens sockets or loads native code; the sandbox forbids it.",
 			"Do the work in Python with pandas or the standard library; never start processes or open connections.")
-	case deserializeList.match(n) != "":
+	case on&onDeserialize != 0:
 		c.add(RuleDeserialize, r.Span, n+" deserialises data in a way that can run arbitrary code.",
 			"Read data as CSV, JSON or XLSX (pandas.read_csv, json.load, openpyxl) instead.")
 	case (n == "getattr" || n == "setattr" || n == "delattr") && !r.Called:
@@ -439,14 +464,27 @@ func escapeIn(s string) string {
 			}
 		}
 	}
-	for _, tok := range strings.FieldsFunc(s, func(r rune) bool {
-		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) {
-		if frameAttrs[tok] {
+	// Tokens are runs of ASCII letters, digits and _; every other rune
+	// (each byte of a multi-byte one) separates them.
+	for i := 0; i < len(s); {
+		if !isWordByte(s[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && isWordByte(s[j]) {
+			j++
+		}
+		if tok := s[i:j]; frameAttrs[tok] {
 			return tok
 		}
+		i = j
 	}
 	return ""
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
 
 // formatReachesAttributes reports whether a str.format template has a
