@@ -79,6 +79,35 @@ for family in (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PAC
 	}
 }
 
+// Every sandbox has a network namespace of its own, with nothing but a
+// loopback device: as root it is made when the launch helper is forked
+// (ahead of the run for a spare), not by bwrap.
+func TestOwnNetworkNamespace(t *testing.T) {
+	t.Parallel()
+	r := setup(t, 1)
+	host, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	code := `import os
+print(os.readlink("/proc/self/ns/net"))
+print(sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]))
+`
+	seen := map[string]bool{}
+	for _, cold := range []bool{true, true, false} {
+		if !cold {
+			waitPool(t, r, 1)
+		}
+		res := run(t, r, Spec{Code: code, Cold: cold, AllowedImports: []string{"os"}})
+		require.Equal(t, !cold, res.Warm)
+		lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+		require.Len(t, lines, 2, "%s %s", res.Stdout, res.Stderr)
+		require.True(t, strings.HasPrefix(lines[0], "net:["), lines[0])
+		require.NotEqual(t, host, lines[0], "the host's network namespace")
+		require.False(t, seen[lines[0]], "a namespace of its own per run")
+		seen[lines[0]] = true
+		require.Equal(t, "['lo']", lines[1])
+	}
+}
+
 func TestAttackReadHostFile(t *testing.T) {
 	t.Parallel()
 	r := setup(t, 0)

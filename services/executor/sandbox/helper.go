@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,10 +16,15 @@ import (
 
 // The airlock binary doubles as two small helpers, chosen by argv[1]:
 //
-//   - launch runs on the host as root: it joins the run's cgroups, sets the
-//     rlimits, drops to the sandbox's unprivileged uid and gid and execs
-//     bwrap. Doing this in a process of its own means bwrap and everything
-//     it starts is inside the cgroups and limits from its first instruction.
+//   - launch runs on the host as root: it joins the run's cgroups (in a
+//     network namespace of its own, made when the executor forks it), tells
+//     the executor so on its control socket, and waits there for what to
+//     run. Then it sets the rlimits, drops to the sandbox's unprivileged uid
+//     and gid and execs bwrap. Doing this in a process of its own means bwrap
+//     and everything it starts is inside the cgroups and limits from its
+//     first instruction. Joining a cgroup can cost a few milliseconds (on
+//     cgroup v1 the kernel waits for an RCU grace period), which is why a
+//     cold sandbox can take a launch helper started ahead of time (spares).
 //   - init runs inside the sandbox (as the command bwrap starts, under the
 //     seccomp filter): it makes itself undumpable, applies Landlock, starts
 //     Python and reports Python's exact wait status (exit code or signal) and
@@ -27,15 +34,26 @@ const (
 	initArg   = "__airlock-sandbox-init"
 )
 
-// launchConfig is what the launch helper gets in argv[2].
+// launchCtlFD is the launch helper's control socket.
+const launchCtlFD = 6
+
+// launchReady is the byte the launch helper sends once in its cgroups.
+const launchReady = 'J'
+
+// launchPrep is what the launch helper gets in argv[2].
+type launchPrep struct {
+	CgroupProcs []string `json:"cgroup_procs"`
+}
+
+// launchConfig is what the launch helper then reads from its control
+// socket: how to start the sandbox.
 type launchConfig struct {
-	CgroupProcs []string          `json:"cgroup_procs"`
-	Rlimits     map[string]uint64 `json:"rlimits"`
-	UID         int               `json:"uid"` // -1 keeps the current credentials
-	Nice        int               `json:"nice"`
-	GID         int               `json:"gid"`
-	Bwrap       string            `json:"bwrap"`
-	Args        []string          `json:"args"`
+	Rlimits map[string]uint64 `json:"rlimits"`
+	UID     int               `json:"uid"` // -1 keeps the current credentials
+	Nice    int               `json:"nice"`
+	GID     int               `json:"gid"`
+	Bwrap   string            `json:"bwrap"`
+	Args    []string          `json:"args"`
 }
 
 // initConfig is what the init helper gets in argv[2].
@@ -84,16 +102,30 @@ func RunHelper() {
 }
 
 func launch(arg string) error {
-	var c launchConfig
-	if err := json.Unmarshal([]byte(arg), &c); err != nil {
+	// bwrap must not inherit the control socket.
+	unix.CloseOnExec(launchCtlFD)
+	ctl := os.NewFile(launchCtlFD, "control")
+	var p launchPrep
+	if err := json.Unmarshal([]byte(arg), &p); err != nil {
 		return err
 	}
 	pid := []byte(strconv.Itoa(os.Getpid()))
-	for _, f := range c.CgroupProcs {
+	for _, f := range p.CgroupProcs {
 		if err := os.WriteFile(f, pid, 0); err != nil {
 			return fmt.Errorf("joining cgroup: %w", err)
 		}
 	}
+	if _, err := ctl.Write([]byte{launchReady}); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	var c launchConfig
+	if err := json.NewDecoder(ctl).Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			os.Exit(0) // a spare the executor dropped unused
+		}
+		return fmt.Errorf("reading the launch config: %w", err)
+	}
+	ctl.Close()
 	for name, v := range c.Rlimits {
 		res, ok := rlimitNames[name]
 		if !ok {

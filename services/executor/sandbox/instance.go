@@ -26,6 +26,9 @@ var errNotReleased = errors.New("sandbox not released")
 // warmNice is the priority of a warm sandbox until it is released.
 const warmNice = 10
 
+// helperTimeout bounds the wait for a launch helper to join its cgroups.
+const helperTimeout = 10 * time.Second
+
 // helperProcs is the allowance of processes and threads for bwrap and the
 // init helper, on top of the code's own max_processes.
 const helperProcs = 16
@@ -50,17 +53,38 @@ type instance struct {
 	warm     bool
 	done     chan struct{}
 	cleaned  bool
-	cpuStart time.Duration
 	childPID chan int // host pid of the sandbox's pid 1, 0 if unknown
 	reapOnce sync.Once
+	// Until launch: the launch helper's control socket, whether it has
+	// joined the cgroups, and the limits the sandbox was prepared with.
+	ctl        *os.File
+	joined     bool
+	prepLimits Limits
 }
 
-// start launches a sandbox. lim sizes it: a warm sandbox gets the maxima
-// and is narrowed to the run's limits at release.
-func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
+// start prepares a sandbox and launches it at once. lim sizes it: a warm
+// sandbox gets the maxima and is narrowed to the run's limits at release.
+func (r *Runner) start(warm bool, lim Limits) (*instance, error) {
+	inst, err := r.prepare(lim)
+	if err != nil {
+		return nil, err
+	}
+	if err := inst.launch(warm, lim); err != nil {
+		inst.cleanup()
+		return nil, err
+	}
+	return inst, nil
+}
+
+// prepare makes a sandbox's directories and cgroup (sized by lim) and starts
+// its launch helper, which joins the cgroup and waits for launch. As root
+// the helper is forked into a new, empty network namespace, which the
+// sandbox then runs in (bwrap's --unshare-net would make the same
+// namespace later, on the run's time).
+func (r *Runner) prepare(lim Limits) (inst *instance, err error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
-	inst = &instance{r: r, id: hex.EncodeToString(idb[:]), uid: r.allocUID(), warm: warm, done: make(chan struct{})}
+	inst = &instance{r: r, id: hex.EncodeToString(idb[:]), uid: r.allocUID(), prepLimits: lim, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			inst.cleanup()
@@ -76,41 +100,15 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 			return nil, err
 		}
 	}
-	if r.root {
-		// /data/out is a tmpfs of its own: its size and inode count are the
-		// output caps, and noexec keeps anything written there from running.
-		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d",
-			lim.MaxOutputBytes, 2*lim.MaxOutputFiles+16, inst.uid, inst.uid)
-		if err := unix.Mount("tmpfs", inst.outDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
-			return nil, fmt.Errorf("mounting the output tmpfs: %w", err)
+	if !r.root {
+		if err := os.Chmod(inst.outDir, 0o700); err != nil {
+			return nil, err
 		}
-		inst.mounted = true
-	} else if err := os.Chmod(inst.outDir, 0o700); err != nil {
-		return nil, err
 	}
 	if inst.cg, err = r.cgroups.newRun(inst.id, lim.MemoryBytes, lim.MaxProcesses+helperProcs); err != nil {
 		return nil, err
 	}
-	inst.cpuStart = inst.cg.cpuTime()
-
-	cpu := uint64(lim.CPUTime.Seconds()) + 2
-	if warm {
-		cpu += 10 // the imports before the run; the bootstrap narrows it at release
-	}
-	rl := map[string]uint64{
-		"core": 0, "cpu": cpu, "nofile": uint64(max(lim.MaxOpenFiles, 64)),
-		"fsize": uint64(lim.MaxOutputBytes), "nproc": uint64(lim.MaxProcesses + helperProcs),
-	}
-	// Without a cgroup, memory is bounded by RLIMIT_AS, which the bootstrap
-	// sets on Python itself before any code runs (the Go init helper
-	// reserves more address space than a small limit allows).
-	nice := 0
-	if warm {
-		nice = warmNice
-	}
-	lc := launchConfig{CgroupProcs: inst.cg.procsFiles(), Rlimits: rl, UID: inst.uid, GID: inst.uid, Nice: nice,
-		Bwrap: r.cfg.Bwrap, Args: r.bwrapArgs(inst, warm)}
-	arg, err := json.Marshal(lc)
+	arg, err := json.Marshal(launchPrep{CgroupProcs: inst.cg.procsFiles()})
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +125,12 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 			return nil, err
 		}
 	}
+	ctl, helperCtl, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer helperCtl.Close()
+	inst.ctl = ctl
 	// 0,1: stdin; 2,3: stdout; 4,5: stderr; 6,7: seccomp; 8,9: status; 10,11: bwrap info.
 	if _, err := pipes[7].Write(r.seccomp); err != nil {
 		return nil, err
@@ -136,8 +140,12 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 	cmd := exec.Command(r.helper, launchArg, string(arg))
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pipes[0], pipes[3], pipes[5]
-	cmd.ExtraFiles = []*os.File{pipes[6], pipes[9], pipes[11]} // fd 3: seccomp, fd 4: status, fd 5: info
+	// fd 3: seccomp, fd 4: status, fd 5: info, fd 6: control.
+	cmd.ExtraFiles = []*os.File{pipes[6], pipes[9], pipes[11], helperCtl}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if r.root {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: starting the sandbox: %v", ErrUnavailable, err)
 	}
@@ -163,6 +171,107 @@ func (r *Runner) start(warm bool, lim Limits) (inst *instance, err error) {
 	return inst, nil
 }
 
+// socketPair returns the two ends of a stream socket pair: ours (with
+// deadlines) and the helper's.
+func socketPair() (ours, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control"), nil
+}
+
+// awaitHelper waits until the launch helper is in the sandbox's cgroups.
+func (inst *instance) awaitHelper(timeout time.Duration) error {
+	if inst.joined {
+		return nil
+	}
+	_ = inst.ctl.SetReadDeadline(time.Now().Add(timeout))
+	var b [1]byte
+	n, err := inst.ctl.Read(b[:])
+	_ = inst.ctl.SetReadDeadline(time.Time{})
+	if n != 1 || b[0] != launchReady {
+		msg := tail(drainStderr(inst.stderr))
+		return fmt.Errorf("%w: the sandbox's launch helper failed: %v%s", ErrUnavailable, err, msg)
+	}
+	inst.joined = true
+	return nil
+}
+
+// drainStderr returns what is already in the stderr pipe, without waiting.
+func drainStderr(f *os.File) []byte {
+	_ = f.SetReadDeadline(time.Now().Add(time.Millisecond))
+	defer f.SetReadDeadline(time.Time{})
+	var out []byte
+	buf := make([]byte, 4096)
+	for len(out) < 1<<16 {
+		n, err := f.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	return out
+}
+
+// launch hands a prepared sandbox its bwrap command line and its run's
+// limits: the output tmpfs's size, the cgroup's memory and process limits
+// (when they differ from the ones it was prepared with) and the rlimits.
+func (inst *instance) launch(warm bool, lim Limits) error {
+	r := inst.r
+	inst.warm = warm
+	if r.root {
+		// /data/out is a tmpfs of its own: its size and inode count are the
+		// output caps, and noexec keeps anything written there from running.
+		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d",
+			lim.MaxOutputBytes, 2*lim.MaxOutputFiles+16, inst.uid, inst.uid)
+		if err := unix.Mount("tmpfs", inst.outDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+			return fmt.Errorf("mounting the output tmpfs: %w", err)
+		}
+		inst.mounted = true
+	}
+	if lim != inst.prepLimits {
+		if err := inst.cg.setLimits(lim.MemoryBytes, lim.MaxProcesses+helperProcs); err != nil {
+			return err
+		}
+	}
+	cpu := uint64(lim.CPUTime.Seconds()) + 2
+	if warm {
+		cpu += 10 // the imports before the run; the bootstrap narrows it at release
+	}
+	rl := map[string]uint64{
+		"core": 0, "cpu": cpu, "nofile": uint64(max(lim.MaxOpenFiles, 64)),
+		"fsize": uint64(lim.MaxOutputBytes), "nproc": uint64(lim.MaxProcesses + helperProcs),
+	}
+	// Without a cgroup, memory is bounded by RLIMIT_AS, which the bootstrap
+	// sets on Python itself before any code runs (the Go init helper
+	// reserves more address space than a small limit allows).
+	nice := 0
+	if warm {
+		nice = warmNice
+	}
+	lc := launchConfig{Rlimits: rl, UID: inst.uid, GID: inst.uid, Nice: nice,
+		Bwrap: r.cfg.Bwrap, Args: r.bwrapArgs(inst, warm)}
+	if err := inst.awaitHelper(helperTimeout); err != nil {
+		return err
+	}
+	// The config fits the socket's buffer: this does not block.
+	err := json.NewEncoder(inst.ctl).Encode(lc)
+	if cerr := inst.ctl.Close(); err == nil {
+		err = cerr
+	}
+	inst.ctl = nil
+	if err != nil {
+		return fmt.Errorf("%w: handing the sandbox its command: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
 func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
 	mode := "cold"
 	if warm {
@@ -179,14 +288,20 @@ func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
 		RWPaths:  []string{"/data/out", "/tmp"},
 	}
 	icj, _ := json.Marshal(ic)
-	a := []string{
-		"--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+	a := []string{"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup"}
+	if !r.root {
+		// As root the launch helper was forked into a new network
+		// namespace (see prepare), owned by the host's user namespace, so
+		// the sandbox has no capability in it at all.
+		a = append(a, "--unshare-net")
+	}
+	a = append(a,
 		"--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
 		"--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
 		"--ro-bind", "/usr", "/usr",
 		"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
 		"--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-	}
+	)
 	for _, f := range []string{"/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/mime.types"} {
 		a = append(a, "--ro-bind-try", f, f)
 	}
@@ -310,6 +425,10 @@ func (inst *instance) cleanup() {
 		return
 	}
 	inst.cleaned = true
+	if inst.ctl != nil {
+		inst.ctl.Close() // a helper still waiting exits
+		inst.ctl = nil
+	}
 	if inst.cmd != nil {
 		inst.kill()
 		select {
@@ -319,7 +438,7 @@ func (inst *instance) cleanup() {
 		}
 		inst.reap()
 	}
-	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status} {
+	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status, inst.ctl} {
 		if f != nil {
 			f.Close()
 		}

@@ -9,28 +9,69 @@ import (
 	"time"
 )
 
-// pool keeps warm sandboxes: started with pandas, numpy and openpyxl
-// imported, each used for exactly one run and then destroyed. A background
-// goroutine refills it.
+// pool keeps sandboxes made ahead of time, each used for exactly one run
+// and then destroyed; a background goroutine refills it. The warm pool's
+// are started with pandas, numpy and openpyxl imported; the spares are
+// prepared only (directories, cgroup, a launch helper waiting in it).
 type pool struct {
-	r      *Runner
-	size   int
-	ready  chan *instance
-	wake   chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	r       *Runner
+	what    string // for logs
+	newInst func() (*instance, error)
+	size    int
+	ready   chan *instance
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
-func newPool(r *Runner, size int) *pool {
+func newPool(r *Runner, what string, size int, newInst func() (*instance, error)) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &pool{r: r, size: size, ready: make(chan *instance, size), wake: make(chan struct{}, 1), cancel: cancel}
+	p := &pool{r: r, what: what, newInst: newInst, size: size, ready: make(chan *instance, size), wake: make(chan struct{}, 1), cancel: cancel}
 	p.wg.Add(1)
 	go p.fill(ctx)
 	return p
 }
 
-// take returns a ready warm sandbox, or nil when none is waiting.
+// newWarmPool keeps size warm sandboxes.
+func newWarmPool(r *Runner, size int) *pool {
+	return newPool(r, "warm pool", size, func() (*instance, error) {
+		inst, err := r.start(true, r.cfg.Max)
+		if err == nil {
+			if err = inst.waitReady(30 * time.Second); err != nil {
+				inst.cleanup()
+				return nil, err
+			}
+		}
+		return inst, err
+	})
+}
+
+// coldSpares is how many prepared sandboxes wait for cold runs.
+const coldSpares = 2
+
+// newSpares keeps coldSpares prepared sandboxes for cold runs: what a cold
+// run would otherwise wait for before bwrap starts (its directories, its
+// cgroup, a launch helper started and moved into it, and the helper's
+// network namespace) is done ahead of time. Each is still fresh: made for
+// one run and never reused.
+func newSpares(r *Runner) *pool {
+	return newPool(r, "cold spares", coldSpares, func() (*instance, error) {
+		inst, err := r.prepare(r.cfg.Max)
+		if err == nil {
+			if err = inst.awaitHelper(helperTimeout); err != nil {
+				inst.cleanup()
+				return nil, err
+			}
+		}
+		return inst, err
+	})
+}
+
+// take returns a ready sandbox, or nil when none is waiting.
 func (p *pool) take() *instance {
+	if p == nil {
+		return nil
+	}
 	select {
 	case inst := <-p.ready:
 		p.signal()
@@ -59,14 +100,9 @@ func (p *pool) fill(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			inst, err := p.r.start(true, p.r.cfg.Max)
-			if err == nil {
-				if err = inst.waitReady(30 * time.Second); err != nil {
-					inst.cleanup()
-				}
-			}
+			inst, err := p.newInst()
 			if err != nil {
-				p.r.log.Warn("warm pool: starting a sandbox", "error", err)
+				p.r.log.Warn(p.what+": starting a sandbox", "error", err)
 				select {
 				case <-ctx.Done():
 					return

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -135,23 +136,82 @@ func TestWarmPathSameIsolation(t *testing.T) {
 		{"open files", Spec{Code: "fs = []\ntry:\n    while True:\n        fs.append(open('/dev/null'))\nexcept OSError as e:\n    print('capped', len(fs) < 64)\n", Limits: limits(func(l *Limits) { l.MaxOpenFiles = 64 })}, Exited, "capped True"},
 	}
 	for _, tc := range cases {
-		for _, cold := range []bool{false, true} {
-			name := tc.name + "/warm"
-			if cold {
-				name = tc.name + "/cold"
-			}
-			t.Run(name, func(t *testing.T) {
+		// cold takes a spare when one waits; inline prepares the sandbox
+		// on the run's time, as when the spares are used up.
+		for _, path := range []string{"warm", "cold", "inline"} {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
 				spec := tc.spec
-				spec.Cold = cold
-				if !cold {
+				spec.Cold = path != "warm"
+				if path == "warm" {
 					waitPool(t, r, 1)
 				}
-				res := run(t, r, spec)
-				require.Equal(t, !cold, res.Warm)
+				var res *Result
+				if path == "inline" {
+					res = runInline(t, r, spec)
+				} else {
+					res = run(t, r, spec)
+				}
+				require.Equal(t, path == "warm", res.Warm)
 				require.Equal(t, tc.reason, res.Reason, "%s %s", res.Message, res.Stderr)
 				require.Contains(t, string(res.Stdout), tc.contain)
 				require.NotContains(t, string(res.Stdout), "TOP-SECRET")
 			})
+		}
+	}
+}
+
+// runInline runs spec on a cold sandbox prepared for it, not on a spare.
+func runInline(t *testing.T, r *Runner, spec Spec) *Result {
+	t.Helper()
+	if spec.Limits == (Limits{}) {
+		spec.Limits = limits(nil)
+	}
+	if spec.AllowedImports == nil {
+		spec.AllowedImports = []string{"pandas", "numpy", "openpyxl", "math", "json", "time", "io"}
+	}
+	inst, err := r.start(false, spec.Limits)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := inst.run(ctx, spec)
+	require.NoError(t, err)
+	requireNothingLeft(t, res)
+	return res
+}
+
+// Cold runs take spares: each is used once, every run gets a sandbox, a
+// host uid and a cgroup of its own, and Close ends the spares' waiting
+// launch helpers and removes their directories and cgroups.
+func TestSpares(t *testing.T) {
+	t.Parallel()
+	r := setup(t, 0)
+	require.Eventually(t, func() bool { return len(r.spares.ready) == coldSpares }, 30*time.Second, 5*time.Millisecond)
+	ids := map[string]bool{}
+	for range 2 * coldSpares {
+		res := run(t, r, Spec{Code: "print('ok')\n"})
+		require.Equal(t, "ok\n", string(res.Stdout))
+		require.False(t, ids[res.SandboxID])
+		ids[res.SandboxID] = true
+	}
+	require.Eventually(t, func() bool { return len(r.spares.ready) == coldSpares }, 30*time.Second, 5*time.Millisecond)
+	var waiting []*instance
+	for range coldSpares {
+		inst := <-r.spares.ready
+		require.False(t, ids[inst.id], "a spare is never one that ran")
+		waiting = append(waiting, inst)
+	}
+	for _, inst := range waiting {
+		r.spares.ready <- inst
+	}
+	require.NoError(t, r.Close())
+	for _, inst := range waiting {
+		_, err := os.Stat("/proc/" + strconv.Itoa(inst.cmd.Process.Pid))
+		require.True(t, os.IsNotExist(err), "the spare's launch helper is gone")
+		_, err = os.Stat(inst.dir)
+		require.True(t, os.IsNotExist(err), "the spare's directory is gone")
+		for _, d := range inst.cg.dirs {
+			_, err = os.Stat(d)
+			require.True(t, os.IsNotExist(err), "the spare's cgroup is gone")
 		}
 	}
 }

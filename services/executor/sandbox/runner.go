@@ -69,7 +69,8 @@ type Runner struct {
 	cgroups   *cgroupRoot
 	root      bool
 	slots     chan struct{}
-	pool      *pool
+	pool      *pool // warm sandboxes
+	spares    *pool // prepared sandboxes for cold runs
 	setupErr  error // from the deep check at start (python, pandas)
 
 	mu       sync.Mutex
@@ -181,8 +182,11 @@ func New(cfg Config) (*Runner, error) {
 	r.setupErr = r.deepCheck()
 	r.log.Info("sandbox runner ready", "isolation", r.Details(), "work_dir", r.dir, "pool_size", cfg.PoolSize,
 		"error", errString(r.setupErr))
-	if cfg.PoolSize > 0 && r.setupErr == nil {
-		r.pool = newPool(r, cfg.PoolSize)
+	if r.setupErr == nil {
+		r.spares = newSpares(r)
+		if cfg.PoolSize > 0 {
+			r.pool = newWarmPool(r, cfg.PoolSize)
+		}
 	}
 	return r, nil
 }
@@ -269,6 +273,9 @@ func (r *Runner) Close() error {
 	if r.pool != nil {
 		r.pool.close()
 	}
+	if r.spares != nil {
+		r.spares.close()
+	}
 	// Wait for running sandboxes to finish cleaning up.
 	for range cap(r.slots) {
 		r.slots <- struct{}{}
@@ -308,6 +315,14 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (*Result, error) {
 			return res, err
 		}
 		r.log.Warn("warm sandbox unusable, running cold", "error", err)
+	}
+	if inst = r.spares.take(); inst != nil {
+		err := inst.launch(false, spec.Limits)
+		if err == nil {
+			return inst.run(ctx, spec)
+		}
+		inst.cleanup()
+		r.log.Warn("spare sandbox unusable, preparing another", "error", err)
 	}
 	inst, err := r.start(false, spec.Limits)
 	if err != nil {
