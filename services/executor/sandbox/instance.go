@@ -481,6 +481,12 @@ func (inst *instance) waitPidNamespace() {
 	if pid <= 0 {
 		return
 	}
+	// A pidfd turns readable when the process exits, so the wait below
+	// ends at once rather than at the next poll.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err == nil {
+		defer unix.Close(pidfd)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		var ws unix.WaitStatus
@@ -502,7 +508,11 @@ func (inst *instance) waitPidNamespace() {
 				return // the pid was reused
 			}
 		}
-		time.Sleep(500 * time.Microsecond)
+		if pidfd >= 0 {
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 10)
+		} else {
+			time.Sleep(500 * time.Microsecond)
+		}
 	}
 	inst.r.log.Error("sandbox pid namespace still alive", "sandbox", inst.id, "pid", pid)
 }
