@@ -47,7 +47,7 @@ func (w *walker) op(c Call, kind FileOpKind, v Value, call string) {
 }
 
 // fileOps records the reads, writes and deletions a call makes.
-func (w *walker) fileOps(_ int32, names []string, method string, _ []int32, _ map[string]int32, c Call) {
+func (w *walker) fileOps(_ int32, names []string, method string, _ []int32, _ kwArgs, c Call) {
 	for _, q := range names {
 		if w.namedFileOp(c, q) {
 			return

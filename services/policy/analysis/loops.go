@@ -45,7 +45,7 @@ func (w *walker) forLoop(n int32) {
 		case "itertools.count", "itertools.cycle":
 			endless = true
 		case "itertools.repeat":
-			_, times := kw["times"]
+			_, times := kw.get("times")
 			endless = len(pos) == 1 && !times
 		case "iter":
 			endless = len(pos) == 2

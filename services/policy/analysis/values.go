@@ -49,11 +49,11 @@ func (w *walker) value(n int32) Value {
 	case kString:
 		return w.stringValue(n)
 	case kConcatenatedString:
-		var b strings.Builder
+		var b textAcc
 		for c := w.firstNamed(n); c >= 0; c = w.nextNamed(c) {
 			v := w.stringValue(c)
-			b.WriteString(v.Text)
-			if !v.Exact || b.Len() > maxValueLen {
+			b.add(v.Text)
+			if !v.Exact || b.len() > maxValueLen {
 				return prefix(b.String())
 			}
 		}
@@ -163,9 +163,9 @@ func (w *walker) paramValue(name string, s site) Value {
 	var vals []Value
 	for _, c := range calls {
 		pos, kw, star := w.arguments(w.t.child(c, fArguments))
-		switch {
-		case kw[name] > 0:
-			vals = append(vals, w.value(kw[name]))
+		switch kv, _ := kw.get(name); {
+		case kv > 0:
+			vals = append(vals, w.value(kv))
 		case star:
 			return unknown
 		case s.index-offset >= 0 && s.index-offset < len(pos):
@@ -283,7 +283,7 @@ func (w *walker) callValue(n int32) Value {
 		case "tempfile.TemporaryDirectory", "tempfile.mkdtemp", "tempfile.NamedTemporaryFile",
 			"tempfile.gettempdir", "tempfile.TemporaryFile", "tempfile.SpooledTemporaryFile":
 			_, kw, _ := w.arguments(argsNode)
-			if d, ok := kw["dir"]; ok {
+			if d, ok := kw.get("dir"); ok {
 				return joinPath(w.value(d), unknown)
 			}
 			return prefix("/tmp/")
@@ -423,7 +423,7 @@ func cleanValue(v Value) Value {
 func (w *walker) stringValue(n int32) Value {
 	t := w.t
 	raw, fstr := false, false
-	var b strings.Builder
+	var b textAcc
 	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
 		switch t.nodes[c].kind {
 		case kStringStart:
@@ -436,19 +436,55 @@ func (w *walker) stringValue(n int32) Value {
 				txt = strings.ReplaceAll(strings.ReplaceAll(txt, "{{", "{"), "}}", "}")
 			}
 			if raw {
-				b.WriteString(txt)
+				b.add(txt)
 			} else {
-				b.WriteString(unescape(txt))
+				b.add(unescape(txt))
 			}
 		case kInterpolation:
 			v := w.value(t.child(c, fExpression))
-			if !v.Exact || b.Len()+len(v.Text) > maxValueLen {
+			if !v.Exact || b.len()+len(v.Text) > maxValueLen {
 				return prefix(b.String())
 			}
-			b.WriteString(v.Text)
+			b.add(v.Text)
 		}
 	}
 	return exact(b.String())
+}
+
+// textAcc joins pieces of text; one piece is kept as it is, uncopied.
+type textAcc struct {
+	one  string
+	b    strings.Builder
+	many bool
+}
+
+func (a *textAcc) add(s string) {
+	switch {
+	case a.many:
+		a.b.WriteString(s)
+	case s == "":
+	case a.one == "":
+		a.one = s
+	default:
+		a.b.Grow(len(a.one) + len(s))
+		a.b.WriteString(a.one)
+		a.b.WriteString(s)
+		a.many = true
+	}
+}
+
+func (a *textAcc) len() int {
+	if a.many {
+		return a.b.Len()
+	}
+	return len(a.one)
+}
+
+func (a *textAcc) String() string {
+	if a.many {
+		return a.b.String()
+	}
+	return a.one
 }
 
 // unescape decodes Python's backslash escapes in a non-raw literal.

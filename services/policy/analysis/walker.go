@@ -392,11 +392,11 @@ func (w *walker) str(n int32) {
 // literalParts joins the literal parts of a string or concatenation.
 func (w *walker) literalParts(n int32) string {
 	t := w.t
-	var b strings.Builder
+	var b textAcc
 	end := t.nodes[n].end
 	for i := n; int(i) < len(t.nodes) && t.nodes[i].start < end; i++ {
 		if t.nodes[i].kind == kStringContent {
-			b.WriteString(unescape(w.text(i)))
+			b.add(unescape(w.text(i)))
 		}
 	}
 	return b.String()
@@ -433,15 +433,54 @@ func (w *walker) callee(n int32) ([]string, string) {
 	return w.resolve(fn), method
 }
 
-// arguments splits an argument list into positional nodes, keyword nodes
-// and whether splats hide more.
-func (w *walker) arguments(args int32) (pos []int32, kw map[string]int32, star bool) {
+// kwArg is a keyword argument: its name and value node.
+type kwArg struct {
+	name  string
+	value int32
+}
+
+// kwArgs are a call's keyword arguments in source order.
+type kwArgs []kwArg
+
+// get returns the value node of the keyword argument called name; of
+// repeats (which Python refuses) the last wins, as in a dict.
+func (k kwArgs) get(name string) (int32, bool) {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i].name == name {
+			return k[i].value, true
+		}
+	}
+	return 0, false
+}
+
+// arguments splits an argument list into positional nodes, keyword
+// arguments and whether splats hide more.
+func (w *walker) arguments(args int32) (pos []int32, kw kwArgs, star bool) {
 	t := w.t
 	if args < 0 {
 		return nil, nil, false
 	}
 	if t.nodes[args].kind == kGenerator {
 		return []int32{args}, nil, false
+	}
+	npos, nkw := 0, 0
+	for c := t.nodes[args].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+		if !t.nodes[c].named {
+			continue
+		}
+		switch t.nodes[c].kind {
+		case kComment, kListSplat, kDictSplat:
+		case kKeywordArgument:
+			nkw++
+		default:
+			npos++
+		}
+	}
+	if npos > 0 {
+		pos = make([]int32, 0, npos)
+	}
+	if nkw > 0 {
+		kw = make(kwArgs, 0, nkw)
 	}
 	for c := t.nodes[args].firstChild; c >= 0; c = t.nodes[c].nextSibling {
 		if !t.nodes[c].named {
@@ -450,11 +489,8 @@ func (w *walker) arguments(args int32) (pos []int32, kw map[string]int32, star b
 		switch t.nodes[c].kind {
 		case kComment:
 		case kKeywordArgument:
-			if kw == nil {
-				kw = map[string]int32{}
-			}
 			if name := t.child(c, fName); name >= 0 {
-				kw[w.ident(name)] = t.child(c, fValue)
+				kw = append(kw, kwArg{w.ident(name), t.child(c, fValue)})
 			}
 		case kListSplat, kDictSplat:
 			star = true
@@ -475,13 +511,18 @@ func (w *walker) call(n int32) {
 	names, method := w.callee(n)
 	pos, kw, star := w.arguments(t.child(n, fArguments))
 	c := Call{Span: w.span(n), Method: method, StarArgs: star}
-	for _, p := range pos {
-		c.Args = append(c.Args, w.value(p))
+	if len(pos) > 0 {
+		c.Args = make([]Value, len(pos))
+		for i, p := range pos {
+			c.Args[i] = w.value(p)
+		}
 	}
 	if len(kw) > 0 {
 		c.Kwargs = make(map[string]Value, len(kw))
-		for k, v := range kw {
-			c.Kwargs[k] = w.value(v)
+		for i, a := range kw {
+			if _, later := kw[i+1:].get(a.name); !later {
+				c.Kwargs[a.name] = w.value(a.value)
+			}
 		}
 	}
 	fn := t.child(n, fFunction)
