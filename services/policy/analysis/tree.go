@@ -1,20 +1,11 @@
 package analysis
 
-/*
-#include <stdlib.h>
-#include "tsbridge.h"
-*/
-import "C"
-
 import (
 	"context"
-	"runtime"
 	"sync"
 	"time"
-	"unsafe"
 
-	sitter "github.com/tree-sitter/go-tree-sitter"
-	python "github.com/tree-sitter/tree-sitter-python/bindings/go"
+	"github.com/airlockhq/airlock/services/policy/analysis/internal/tsoracle"
 )
 
 // kind is a node type of the Python grammar that the analyser cares about;
@@ -222,55 +213,45 @@ var fieldNames = map[string]field{
 	"definition":  fDefinition,
 }
 
-// grammar holds the Python language and lookup tables from its symbol and
-// field ids to the analyser's kinds and fields, built once.
-type grammar struct {
-	lang   *sitter.Language
+// tsTables map tree-sitter's symbol and field ids to the analyser's kinds
+// and fields, built once.
+type tsTables struct {
 	kinds  []kind
 	named  []bool
 	fields []field
 }
 
 var (
-	grammarOnce sync.Once
-	pyGrammar   grammar
-	// parsers holds idle C parsers; a channel rather than a sync.Pool so a
-	// parser is never dropped without being freed.
-	parsers = make(chan unsafe.Pointer, 4*runtime.GOMAXPROCS(0))
+	tsOnce  sync.Once
+	tsTable tsTables
 )
 
-func loadGrammar() *grammar {
-	grammarOnce.Do(func() {
-		C.al_use_libc_allocator()
-		lang := sitter.NewLanguage(python.Language())
-		n := lang.NodeKindCount()
-		pyGrammar.lang = lang
-		pyGrammar.kinds = make([]kind, 1<<16)
-		pyGrammar.named = make([]bool, 1<<16)
-		for id := uint32(0); id < n; id++ {
-			pyGrammar.named[id] = lang.NodeKindIsNamed(uint16(id))
-			name := lang.NodeKindForId(uint16(id))
-			if k, ok := kindNames[name]; ok && (lang.NodeKindIsNamed(uint16(id)) || name == "ERROR") {
-				pyGrammar.kinds[id] = k
+func loadTSTables() *tsTables {
+	tsOnce.Do(func() {
+		g := tsoracle.Python()
+		tsTable.kinds = make([]kind, len(g.Types))
+		tsTable.named = g.Named
+		for id, name := range g.Types {
+			if k, ok := kindNames[name]; ok && (g.Named[id] || name == "ERROR") {
+				tsTable.kinds[id] = k
 			}
-			if !lang.NodeKindIsNamed(uint16(id)) {
+			if !g.Named[id] {
 				switch name {
 				case "+":
-					pyGrammar.kinds[id] = kKeywordPlus
+					tsTable.kinds[id] = kKeywordPlus
 				case "/":
-					pyGrammar.kinds[id] = kKeywordSlash
+					tsTable.kinds[id] = kKeywordSlash
 				}
 			}
 		}
-		pyGrammar.kinds[0xFFFF] = kError // ts_builtin_sym_error
-		pyGrammar.fields = make([]field, lang.FieldCount()+1)
-		for id := uint32(1); id <= lang.FieldCount(); id++ {
-			if f, ok := fieldNames[lang.FieldNameForId(uint16(id))]; ok {
-				pyGrammar.fields[id] = f
+		tsTable.fields = make([]field, len(g.Fields))
+		for id, name := range g.Fields {
+			if f, ok := fieldNames[name]; ok {
+				tsTable.fields[id] = f
 			}
 		}
 	})
-	return &pyGrammar
+	return &tsTable
 }
 
 // node is one syntax node copied out of tree-sitter into Go memory, so the
@@ -294,6 +275,8 @@ type tree struct {
 	hasError bool
 	// truncated is set when the node or depth cap stopped the copy.
 	truncated bool
+	// syms are the nodes' tree-sitter types, kept only for tests.
+	syms []sym
 }
 
 // parseLimits bound the work one parse may do.
@@ -308,71 +291,30 @@ type parseCancelled struct{}
 
 func (parseCancelled) Error() string { return "parse cancelled: time limit reached" }
 
-func getParser() unsafe.Pointer {
-	select {
-	case p := <-parsers:
-		return p
-	default:
-	}
-	p := C.al_parser_new(python.Language())
-	if p == nil {
-		panic("tree-sitter: cannot load the Python grammar") // a build bug: ABI mismatch
-	}
-	return p
-}
-
-func putParser(p unsafe.Pointer) {
-	select {
-	case parsers <- p:
-	default:
-		C.al_parser_delete(p)
-	}
-}
-
-// parse runs tree-sitter over src and copies the tree out in one cgo call.
-// It returns parseCancelled when the deadline or ctx stops it.
-func parse(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
-	g := loadGrammar()
+// parseTS parses src with tree-sitter (the oracle) into the analyser's tree.
+func parseTS(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
+	g := loadTSTables()
 	if ctx.Err() != nil {
 		return nil, parseCancelled{}
 	}
-	timeout := time.Until(lim.deadline)
-	if timeout <= 0 {
+	ot, err := tsoracle.Parse(src, time.Until(lim.deadline), lim.maxNodes, lim.maxDepth)
+	if err != nil {
 		return nil, parseCancelled{}
 	}
-	p := getParser()
-	defer putParser(p)
-	buf := src
-	if len(buf) == 0 {
-		buf = []byte{0}
-	}
-	r := C.al_parse(p, (*C.char)(unsafe.Pointer(&buf[0])), C.uint32_t(len(src)), C.int64_t(timeout),
-		C.int32_t(lim.maxNodes), C.int32_t(lim.maxDepth))
-	runtime.KeepAlive(buf)
-	if r.cancelled != 0 {
-		return nil, parseCancelled{}
-	}
-	defer C.free(unsafe.Pointer(r.nodes))
-	cn := unsafe.Slice(r.nodes, int(r.count))
-	t := &tree{src: src, hasError: r.has_error != 0, truncated: r.truncated != 0, nodes: make([]node, len(cn))}
-	for i := range cn {
-		c := &cn[i]
-		k := g.kinds[c.symbol]
-		nd := node{kind: k, start: uint32(c.start), end: uint32(c.end), missing: c.missing != 0,
-			named: k == kError || g.named[c.symbol], parent: int32(c.parent),
-			firstChild: int32(c.first_child), nextSibling: int32(c.next_sibling)}
-		if int(c.field) < len(g.fields) {
-			nd.field = g.fields[c.field]
-		}
-		if nd.end > uint32(len(src)) {
-			nd.end = uint32(len(src))
-		}
-		if nd.start > nd.end {
-			nd.start = nd.end
-		}
-		t.nodes[i] = nd
+	t := &tree{src: src, hasError: ot.HasError, truncated: ot.Truncated, nodes: make([]node, len(ot.Nodes))}
+	for i := range ot.Nodes {
+		c := &ot.Nodes[i]
+		k := g.kinds[c.Sym]
+		t.nodes[i] = node{kind: k, field: g.fields[c.Field], start: c.Start, end: c.End, missing: c.Missing,
+			named: k == kError || g.named[c.Sym], parent: c.Parent, firstChild: c.FirstChild, nextSibling: c.NextSibling}
 	}
 	return t, nil
+}
+
+// parse parses src into the analyser's tree. It returns parseCancelled when
+// the deadline or ctx stops it.
+func parse(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
+	return parseTS(ctx, src, lim)
 }
 
 // child returns the first child of n filling field f, or -1.
