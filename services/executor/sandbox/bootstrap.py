@@ -1,18 +1,35 @@
-# Airlock sandbox bootstrap: runs inside bubblewrap as `python3 -I -B`.
+# Airlock sandbox bootstrap: runs inside bubblewrap as `python3 -I -S -B`.
 # It reads one request line from stdin (limits, guard switch, import
 # allow-list; the code itself is /data/code/main.py, written by the host),
 # lowers the rlimits to the request's, installs the runtime guard (a PEP 578
 # audit hook) and runs the code. In warm mode it imports pandas, numpy and
 # openpyxl first and then waits on stdin, so a pre-started sandbox is ready.
 # It imports as little as it can: every module costs the cold path time.
+# -S skips the site module's start-up: no .pth file or sitecustomize runs
+# code before the guard (and none costs the start-up its imports); _site
+# below puts the site-packages directories on sys.path and the exit and quit
+# builtins in place, which is all the code sees of it.
 import sys
 
 USER_FILE = "/data/code/main.py"
 
 
+def _site():
+    import os
+    import site  # under -S, importing it runs nothing
+
+    for d in site.getsitepackages():
+        if d not in sys.path and os.path.isdir(d):
+            sys.path.append(d)
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+
+
 def _main():
     import os, resource, builtins
 
+    _site()
     warm = len(sys.argv) > 1 and sys.argv[1] == "warm"
     if warm:
         import numpy, pandas, openpyxl  # noqa: F401  pre-import before the guard

@@ -279,7 +279,7 @@ func (r *Runner) bwrapArgs(inst *instance, warm bool) []string {
 	}
 	ic := initConfig{
 		Python: r.cfg.Python,
-		Args:   []string{"-I", "-B", "/airlock/bootstrap.py", mode},
+		Args:   []string{"-I", "-S", "-B", "/airlock/bootstrap.py", mode},
 		Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
 			"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "MPLCONFIGDIR=/tmp"},
 		StatusFD: 4,

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,20 @@ func TestExitedWithCode(t *testing.T) {
 	require.Contains(t, string(res.Stderr), "ZeroDivisionError")
 	require.Contains(t, string(res.Stderr), `File "/data/code/main.py", line 1`)
 	require.Contains(t, string(res.Stderr), "x = 1 / 0", "tracebacks show the source line")
+}
+
+// Python starts with -S (no .pth file or sitecustomize runs): the bootstrap
+// gives the code the same sys.path as "python3 -I" and the exit and quit
+// builtins, so exit(n) works as usual.
+func TestPythonSiteSetup(t *testing.T) {
+	t.Parallel()
+	r := setup(t, 0)
+	want, err := exec.Command("/usr/bin/python3", "-I", "-c", "import sys; print(sys.path)").Output()
+	require.NoError(t, err)
+	res := run(t, r, Spec{Code: "import sys\nprint(sys.path)\nprint(sys.flags.no_site, sys.flags.isolated)\nquit.__call__\nexit(4)\n", AllowedImports: []string{"sys"}})
+	require.Equal(t, Exited, res.Reason, "%s %s", res.Message, res.Stderr)
+	require.Equal(t, 4, res.ExitCode, "%s", res.Stderr)
+	require.Equal(t, string(want)+"1 1\n", string(res.Stdout))
 }
 
 func TestTimeoutKillsTheWholeTree(t *testing.T) {
