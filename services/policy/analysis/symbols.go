@@ -243,7 +243,7 @@ func (w *walker) bind(n int32, name string, s site) {
 		return
 	}
 	sc := w.scope[n]
-	if w.globals[symKey{sc, name}] {
+	if w.isGlobal(sc, name) {
 		sc = -1
 	}
 	k := symKey{sc, name}
@@ -262,14 +262,16 @@ type symKey struct {
 func (w *walker) computeScopes() {
 	t := w.t
 	w.scope = make([]int32, len(t.nodes))
-	calls, strs := 0, 0
-	defer func() { w.presize(calls, strs) }()
+	calls, strs, idents := 0, 0, 0
+	defer func() { w.presize(calls, strs, idents) }()
 	for i := range t.nodes {
 		switch t.nodes[i].kind {
 		case kCall:
 			calls++
 		case kString:
 			strs++
+		case kIdentifier:
+			idents++
 		}
 		p := t.nodes[i].parent
 		if p < 0 {
@@ -293,13 +295,19 @@ func (w *walker) computeScopes() {
 	}
 }
 
+// isGlobal reports whether scope sc declares name global; most code
+// declares nothing, and then no key is hashed.
+func (w *walker) isGlobal(sc int32, name string) bool {
+	return len(w.globals) > 0 && w.globals[symKey{sc, name}]
+}
+
 // lookup finds the scope a name used at node n refers to, as Python does:
 // the enclosing functions from the inside out (class bodies only for code
 // directly in them), then the module.
 func (w *walker) lookup(n int32, name string) symKey {
 	sc := w.scope[n]
 	for first := true; ; first = false {
-		if w.globals[symKey{sc, name}] {
+		if w.isGlobal(sc, name) {
 			sc = -1
 		}
 		if sc >= 0 && !first && w.t.nodes[sc].kind == kClassDef {

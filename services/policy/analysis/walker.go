@@ -41,9 +41,7 @@ type walker struct {
 func newWalker(ctx context.Context, t *tree, li *lineIndex, f *Facts, deadline time.Time) *walker {
 	return &walker{
 		ctx: ctx, t: t, src: string(t.src), li: li, f: f, deadline: deadline,
-		sites:      map[symKey][]site{},
 		globals:    map[symKey]bool{},
-		resolved:   map[symKey][]string{},
 		resolving:  map[symKey]bool{},
 		values:     map[symKey]Value{},
 		valuing:    map[symKey]bool{},
@@ -68,12 +66,15 @@ func (w *walker) run() {
 }
 
 // presize gives the fact lists room for the calls and strings the tree
-// holds (capped, so hostile input cannot make it allocate much), sparing
-// the append growth of large structs.
-func (w *walker) presize(calls, strs int) {
+// holds, and the symbol tables room for a share of its identifiers
+// (capped, so hostile input cannot make it allocate much), sparing the
+// growth of large structs and maps.
+func (w *walker) presize(calls, strs, idents int) {
 	f := w.f
 	f.Calls = make([]Call, 0, min(calls, 4096))
 	f.Strings = make([]StringLit, 0, min(strs, 4096))
+	w.sites = make(map[symKey][]site, min(idents/4, 4096))
+	w.resolved = make(map[symKey][]string, min(idents/4, 4096))
 }
 
 // trimFacts restores nil for empty fact lists, as appending alone leaves
