@@ -262,8 +262,8 @@ type symKey struct {
 func (w *walker) computeScopes() {
 	t := w.t
 	w.scope = make([]int32, len(t.nodes))
-	calls, strs, idents := 0, 0, 0
-	defer func() { w.presize(calls, strs, idents) }()
+	calls, strs, idents, attrs := 0, 0, 0, 0
+	defer func() { w.presize(calls, strs, idents, attrs) }()
 	for i := range t.nodes {
 		switch t.nodes[i].kind {
 		case kCall:
@@ -272,6 +272,8 @@ func (w *walker) computeScopes() {
 			strs++
 		case kIdentifier:
 			idents++
+		case kAttribute:
+			attrs++
 		}
 		p := t.nodes[i].parent
 		if p < 0 {
@@ -429,15 +431,25 @@ func (w *walker) resolve(n int32) []string {
 	case kIdentifier:
 		return w.resolveName(w.lookup(n, w.ident(n)))
 	case kAttribute:
+		if q, ok := w.chains[n]; ok {
+			return q
+		}
+		// A chain of names (os.path.join) resolved with no name's
+		// resolution under way gives the same answer every time after:
+		// each name's answer is memoised by then. Keep it.
+		keep := len(w.resolving) == 0 && w.nameChain(n)
 		obj := w.resolve(t.child(n, fObject))
 		a := t.child(n, fAttribute)
-		if len(obj) == 0 || a < 0 {
-			return nil
+		var out []string
+		if len(obj) > 0 && a >= 0 {
+			attr := w.ident(a)
+			out = make([]string, len(obj))
+			for i, o := range obj {
+				out[i] = cleanQualified(o + "." + attr)
+			}
 		}
-		attr := w.ident(a)
-		out := make([]string, len(obj))
-		for i, o := range obj {
-			out[i] = cleanQualified(o + "." + attr)
+		if keep {
+			w.chains[n] = out
 		}
 		return out
 	case kParenthesized:
@@ -459,6 +471,15 @@ func (w *walker) resolve(n int32) []string {
 		}
 	}
 	return nil
+}
+
+// nameChain reports whether n is a chain of attributes on a name.
+func (w *walker) nameChain(n int32) bool {
+	t := w.t
+	for t.kindOf(n) == kAttribute {
+		n = t.child(n, fObject)
+	}
+	return t.kindOf(n) == kIdentifier
 }
 
 func dedupe(s []string) []string {

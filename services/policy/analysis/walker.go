@@ -28,6 +28,7 @@ type walker struct {
 	globals    map[symKey]bool
 	star       []string
 	resolved   map[symKey][]string
+	chains     map[int32][]string // resolved attribute chains, by node
 	resolving  map[symKey]bool
 	values     map[symKey]Value
 	valuing    map[symKey]bool
@@ -69,12 +70,13 @@ func (w *walker) run() {
 // holds, and the symbol tables room for a share of its identifiers
 // (capped, so hostile input cannot make it allocate much), sparing the
 // growth of large structs and maps.
-func (w *walker) presize(calls, strs, idents int) {
+func (w *walker) presize(calls, strs, idents, attrs int) {
 	f := w.f
 	f.Calls = make([]Call, 0, min(calls, 4096))
 	f.Strings = make([]StringLit, 0, min(strs, 4096))
 	w.sites = make(map[symKey][]site, min(idents/4, 4096))
 	w.resolved = make(map[symKey][]string, min(idents/4, 4096))
+	w.chains = make(map[int32][]string, min(attrs, 4096))
 }
 
 // trimFacts restores nil for empty fact lists, as appending alone leaves
