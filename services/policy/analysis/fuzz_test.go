@@ -104,3 +104,34 @@ func TestAnalyzeBoundedOnBlowups(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// FuzzParsePython proves the Go parser never panics, stays within its node
+// and depth caps, and builds a well-formed arena (parents before children,
+// spans inside the source and inside their parents).
+func FuzzParsePython(f *testing.F) {
+	for _, s := range []string{"", "x = (1,\n", "f'{a!r:>{w}}'", "match x:\n  case [a, *b]: pass\n",
+		strings.Repeat("(", 300) + "x", strings.Repeat("not ", 2000) + "x", strings.Repeat("-", 5000) + "1",
+		"if x:\n\tpass\n        pass\n", "x = 1 \\\n  + 2\n", "def f(a, /, *, b): pass\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		tr, err := parseGo(context.Background(), src, parseLimits{maxNodes: 5000, maxDepth: 100, deadline: time.Now().Add(time.Second)})
+		if err != nil {
+			return
+		}
+		if len(tr.nodes) > 5000 {
+			t.Fatalf("%d nodes past the cap", len(tr.nodes))
+		}
+		for i, n := range tr.nodes {
+			if n.start > n.end || int(n.end) > len(src) {
+				t.Fatalf("node %d span [%d,%d) outside %d bytes", i, n.start, n.end, len(src))
+			}
+			if i > 0 && (n.parent < 0 || int(n.parent) >= i) {
+				t.Fatalf("node %d parent %d", i, n.parent)
+			}
+			if n.firstChild >= 0 && int(n.firstChild) <= i || n.nextSibling >= 0 && int(n.nextSibling) <= i {
+				t.Fatalf("node %d links backwards", i)
+			}
+		}
+	})
+}
