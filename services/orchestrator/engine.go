@@ -519,7 +519,8 @@ func (e *Engine) step(ctx context.Context, r *Run, recovered bool) error {
 		return e.stepAwait(uctx, r)
 	case stExecuting:
 		if recovered {
-			e.releaseAll(ctx, r)
+			// A finished execution's reservation is settled by stepExecute.
+			e.releaseUnused(ctx, r, true)
 		}
 		return e.stepExecute(uctx, r)
 	}

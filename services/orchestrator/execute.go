@@ -39,6 +39,17 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 	if att == nil || att.Check == nil {
 		return end(stFailed, "executing without checked code")
 	}
+	if att.Status == AttemptExecuted && att.Execution != nil {
+		// The process stopped after storing the result and before the run
+		// moved on: finish settling it.
+		res, ok, err := e.settling(ctx, r, kindCompute)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return e.settleExecution(ctx, r, att, res)
+		}
+	}
 	if att.Status == AttemptExecuting || att.Status == AttemptExecuted {
 		return end(stFailed, interruptedReason, att.Number)
 	}
@@ -125,16 +136,10 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 	att.Status = AttemptExecuted
 	att.Execution = result
 	att.ExecutionMicros = actual
-	to, msg := stFailed, ""
-	why := describeExit(result)
-	switch {
-	case result.GetTerminationReason() == executorv1.TerminationReason_TERMINATION_REASON_EXITED && result.GetExitCode() == 0:
-		to, msg = stSucceeded, fmt.Sprintf("attempt %d succeeded with %d output files", att.Number, len(files))
-	case r.Prompt != "" && att.Number < r.MaxAttempts:
-		to, msg = stGenerate, fmt.Sprintf("attempt %d %s; generating attempt %d with the error", att.Number, why, att.Number+1)
-	}
-	// Settlement, outputs, the attempt's result and the next state: one transaction.
-	err = e.commit(ctx, r, res, actual, func(st Store) error {
+	// The result, the outputs and what to charge are stored before the budget
+	// is charged: a process that stops after the charge finishes the run from
+	// them when it starts again, rather than failing a run whose code ran.
+	err = e.store.InTx(context.WithoutCancel(ctx), func(st Store) error {
 		for _, f := range files {
 			if err := e.saveOutput(ctx, st, r, f); err != nil {
 				return err
@@ -143,6 +148,28 @@ func (e *Engine) stepExecute(ctx context.Context, r *Run) error {
 		if err := st.PutAttempt(ctx, r.ID, att); err != nil {
 			return err
 		}
+		return st.SettleReservation(ctx, res.ID, actual)
+	})
+	if err != nil {
+		return err
+	}
+	res.Settling, res.Actual = true, actual
+	return e.settleExecution(ctx, r, att, res)
+}
+
+// settleExecution charges a finished attempt's stored result to the budget
+// and moves the run on, in one transaction with the run's cost.
+func (e *Engine) settleExecution(ctx context.Context, r *Run, att *Attempt, res Reservation) error {
+	result := att.Execution
+	to, msg := stFailed, ""
+	why := describeExit(result)
+	switch {
+	case result.GetTerminationReason() == executorv1.TerminationReason_TERMINATION_REASON_EXITED && result.GetExitCode() == 0:
+		to, msg = stSucceeded, fmt.Sprintf("attempt %d succeeded with %d output files", att.Number, len(result.GetOutputFiles()))
+	case r.Prompt != "" && att.Number < r.MaxAttempts:
+		to, msg = stGenerate, fmt.Sprintf("attempt %d %s; generating attempt %d with the error", att.Number, why, att.Number+1)
+	}
+	err := e.commit(ctx, r, res, res.Actual, func(st Store) error {
 		if to == stFailed {
 			return nil // finish stores the end with its reason
 		}

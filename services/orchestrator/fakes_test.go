@@ -71,10 +71,17 @@ type fakeBudget struct {
 	owner    map[string]string
 	reserves int
 	n        int
+	// committed holds what each committed reservation was charged, so a
+	// repeated commit answers as the real service does.
+	committed map[string]int64
+	// afterCommit, when set, runs after a commit is recorded; an error it
+	// returns is the answer (the charge stays), as when the caller dies.
+	afterCommit func() error
 }
 
 func newFakeBudget() *fakeBudget {
-	return &fakeBudget{limit: map[string]int64{}, spent: map[string]int64{}, held: map[string]int64{}, owner: map[string]string{}}
+	return &fakeBudget{limit: map[string]int64{}, spent: map[string]int64{}, held: map[string]int64{}, owner: map[string]string{},
+		committed: map[string]int64{}}
 }
 
 func (f *fakeBudget) heldBy(tenant string) int64 {
@@ -105,12 +112,28 @@ func (f *fakeBudget) Reserve(ctx context.Context, req *budgetv1.ReserveRequest) 
 func (f *fakeBudget) Commit(ctx context.Context, req *budgetv1.CommitRequest) (*budgetv1.CommitResponse, error) {
 	p, _ := auth.FromContext(ctx)
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.held[req.GetReservationId()]; !ok || f.owner[req.GetReservationId()] != p.Tenant {
+	id := req.GetReservationId()
+	if actual, ok := f.committed[id]; ok && f.owner[id] == p.Tenant {
+		f.mu.Unlock()
+		if actual != req.GetActualMicros() {
+			return nil, status.Error(codes.FailedPrecondition, "committed with another amount")
+		}
+		return &budgetv1.CommitResponse{}, nil
+	}
+	if _, ok := f.held[id]; !ok || f.owner[id] != p.Tenant {
+		f.mu.Unlock()
 		return nil, status.Error(codes.NotFound, "no such reservation")
 	}
-	delete(f.held, req.GetReservationId())
+	delete(f.held, id)
+	f.committed[id] = req.GetActualMicros()
 	f.spent[p.Tenant] += req.GetActualMicros()
+	after := f.afterCommit
+	f.mu.Unlock()
+	if after != nil {
+		if err := after(); err != nil {
+			return nil, err
+		}
+	}
 	return &budgetv1.CommitResponse{}, nil
 }
 

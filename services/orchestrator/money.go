@@ -130,14 +130,37 @@ func (e *Engine) release(ctx context.Context, r *Run, res Reservation, reason st
 
 // releaseAll frees every reservation r still holds.
 func (e *Engine) releaseAll(ctx context.Context, r *Run) {
+	e.releaseUnused(ctx, r, false)
+}
+
+// releaseUnused frees r's reservations, except, when keepSettling is set,
+// those of a finished step that are to be committed.
+func (e *Engine) releaseUnused(ctx context.Context, r *Run, keepSettling bool) {
 	res, err := e.store.Reservations(context.WithoutCancel(ctx), r.ID)
 	if err != nil {
 		e.log.WarnContext(ctx, "listing reservations to release", "run_id", r.ID, "error", err)
 		return
 	}
 	for _, x := range res {
+		if keepSettling && x.Settling {
+			continue
+		}
 		e.release(ctx, r, x, "run "+r.ID+" did not use it")
 	}
+}
+
+// settling returns r's reservation of kind that is to be committed, if any.
+func (e *Engine) settling(ctx context.Context, r *Run, kind string) (Reservation, bool, error) {
+	res, err := e.store.Reservations(context.WithoutCancel(ctx), r.ID)
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	for _, x := range res {
+		if x.Settling && x.Kind == kind {
+			return x, true, nil
+		}
+	}
+	return Reservation{}, false, nil
 }
 
 // formatMicros renders micro-dollars as dollars, such as "$0.001234".

@@ -331,6 +331,50 @@ func TestRestartWhileExecutingFailsWithoutRerun(t *testing.T) {
 	require.Zero(t, h.fakes.budget.heldCount())
 }
 
+// A process that stops after the budget charged an execution, before the run
+// moved on, finishes the run from the stored result when it starts again:
+// the code is not run again, and it is charged once.
+func TestRestartAfterExecutionChargedFinishesRun(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	committed, resume := make(chan struct{}), make(chan struct{})
+	h.fakes.budget.mu.Lock()
+	h.fakes.budget.afterCommit = func() error {
+		close(committed)
+		<-resume
+		return status.Error(codes.Unavailable, "the orchestrator died before it heard back")
+	}
+	h.fakes.budget.mu.Unlock()
+	run := h.submit("alice", code("print(1)"))
+	<-committed
+	h.mu.Lock()
+	h.cancel() // the process is going down
+	h.mu.Unlock()
+	h.fakes.budget.mu.Lock()
+	h.fakes.budget.afterCommit = nil
+	h.fakes.budget.mu.Unlock()
+	close(resume)
+	h.stop()
+	stored, err := h.store.GetRun(context.Background(), "acme", run.GetId())
+	require.NoError(t, err)
+	require.Equal(t, stExecuting, stored.State, "the run was left mid-settlement")
+
+	h.start()
+	r := h.waitState("alice", run.GetId(), succeeded)
+	require.Equal(t, 1, h.fakes.executor.callCount(), "code never runs twice")
+	require.Len(t, r.GetAttempts(), 1)
+	require.Len(t, r.GetOutputs(), 1, "the outputs stored before the charge are the run's")
+	require.Positive(t, r.GetCost().GetComputeMicros())
+	h.fakes.budget.mu.Lock()
+	spent := h.fakes.budget.spent["acme"]
+	h.fakes.budget.mu.Unlock()
+	require.Equal(t, r.GetCost().GetComputeMicros(), spent, "charged once, and the run's cost says what was charged")
+	require.Zero(t, h.fakes.budget.heldCount())
+	res, err := h.store.Reservations(context.Background(), run.GetId())
+	require.NoError(t, err)
+	require.Empty(t, res)
+}
+
 func TestSubmitAndUploadValidation(t *testing.T) {
 	t.Parallel()
 	h := setup(t, nil)

@@ -541,6 +541,11 @@ func (s *SQLStore) AddReservation(ctx context.Context, r Reservation) error {
 	return nil
 }
 
+// SettleReservation implements Store.
+func (s *SQLStore) SettleReservation(ctx context.Context, id string, actual int64) error {
+	return s.execOne(ctx, "recording settlement", `UPDATE orchestrator_reservations SET settle_micros = $1 WHERE id = $2`, actual, id)
+}
+
 // DeleteReservation implements Store.
 func (s *SQLStore) DeleteReservation(ctx context.Context, id string) error {
 	_, err := s.q.ExecContext(ctx, s.rb(`DELETE FROM orchestrator_reservations WHERE id = $1`), id)
@@ -552,7 +557,7 @@ func (s *SQLStore) DeleteReservation(ctx context.Context, id string) error {
 
 // Reservations implements Store.
 func (s *SQLStore) Reservations(ctx context.Context, runID string) ([]Reservation, error) {
-	rows, err := s.q.QueryContext(ctx, s.rb(`SELECT id, run_id, kind, amount_micros FROM orchestrator_reservations
+	rows, err := s.q.QueryContext(ctx, s.rb(`SELECT id, run_id, kind, amount_micros, settle_micros FROM orchestrator_reservations
 		WHERE run_id = $1 ORDER BY created_at`), runID)
 	if err != nil {
 		return nil, fmt.Errorf("reading reservations: %w", err)
@@ -561,9 +566,11 @@ func (s *SQLStore) Reservations(ctx context.Context, runID string) ([]Reservatio
 	var out []Reservation
 	for rows.Next() {
 		var r Reservation
-		if err := rows.Scan(&r.ID, &r.RunID, &r.Kind, &r.Amount); err != nil {
+		settle := int64(-1)
+		if err := rows.Scan(&r.ID, &r.RunID, &r.Kind, &r.Amount, &settle); err != nil {
 			return nil, err
 		}
+		r.Settling, r.Actual = settle >= 0, max(settle, 0)
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -129,6 +129,10 @@ type Reservation struct {
 	RunID  string
 	Kind   string
 	Amount int64
+	// Settling is set once the step has finished and its result is stored:
+	// the reservation is then committed for Actual, never released.
+	Settling bool
+	Actual   int64
 }
 
 // RunUpdate holds the fields a transition changes besides the state.
@@ -193,6 +197,8 @@ type Store interface {
 	AddCost(ctx context.Context, runID string, llm, compute int64) error
 	// AddReservation records money held for a run before the paid step starts.
 	AddReservation(ctx context.Context, r Reservation) error
+	// SettleReservation records what reservation id is to be charged.
+	SettleReservation(ctx context.Context, id string, actual int64) error
 	// DeleteReservation forgets a reservation once it is settled.
 	DeleteReservation(ctx context.Context, id string) error
 	// Reservations lists a run's unsettled reservations.
