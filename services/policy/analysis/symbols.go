@@ -247,7 +247,13 @@ func (w *walker) bind(n int32, name string, s site) {
 		sc = -1
 	}
 	k := symKey{sc, name}
-	w.sites[k] = append(w.sites[k], s)
+	if old := w.sites[k]; len(old) > 0 {
+		w.sites[k] = append(old, s)
+	} else {
+		one := w.siteList.take(1)
+		one[0] = s
+		w.sites[k] = one
+	}
 }
 
 // symKey is a name in a scope: the defining function, lambda or class

@@ -23,12 +23,16 @@ type walker struct {
 	steps    int
 	stopped  bool
 
-	sites      map[symKey][]site
-	scope      []int32
-	globals    map[symKey]bool
-	star       []string
-	resolved   map[symKey][]string
-	chains     map[int32][]string // resolved attribute chains, by node
+	sites    map[symKey][]site
+	scope    []int32
+	globals  map[symKey]bool
+	star     []string
+	resolved map[symKey][]string
+	chains   map[int32][]string // resolved attribute chains, by node
+	// Small slices come out of blocks, one allocation per block.
+	argVals    arena[Value]
+	argNodes   arena[int32]
+	siteList   arena[site]
 	resolving  map[symKey]bool
 	values     map[symKey]Value
 	valuing    map[symKey]bool
@@ -89,6 +93,24 @@ func (w *walker) trimFacts() {
 	if len(f.Strings) == 0 {
 		f.Strings = nil
 	}
+}
+
+// arena hands out small slices cut from larger blocks. Each slice's
+// capacity is its length, so appending to one copies it rather than
+// running into its neighbour.
+type arena[T any] struct{ block []T }
+
+func (a *arena[T]) take(n int) []T {
+	const blockLen = 128
+	if n > blockLen/4 {
+		return make([]T, n)
+	}
+	if len(a.block) < n {
+		a.block = make([]T, blockLen)
+	}
+	s := a.block[:n:n]
+	a.block = a.block[n:]
+	return s
 }
 
 // text returns the source text of n.
@@ -480,7 +502,7 @@ func (w *walker) arguments(args int32) (pos []int32, kw kwArgs, star bool) {
 		}
 	}
 	if npos > 0 {
-		pos = make([]int32, 0, npos)
+		pos = w.argNodes.take(npos)[:0]
 	}
 	if nkw > 0 {
 		kw = make(kwArgs, 0, nkw)
@@ -515,7 +537,7 @@ func (w *walker) call(n int32) {
 	pos, kw, star := w.arguments(t.child(n, fArguments))
 	c := Call{Span: w.span(n), Method: method, StarArgs: star}
 	if len(pos) > 0 {
-		c.Args = make([]Value, len(pos))
+		c.Args = w.argVals.take(len(pos))
 		for i, p := range pos {
 			c.Args[i] = w.value(p)
 		}
