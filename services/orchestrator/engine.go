@@ -510,7 +510,9 @@ func (e *Engine) step(ctx context.Context, r *Run, recovered bool) error {
 		return e.stepReceived(ctx, r)
 	case stGenerate:
 		if recovered {
-			e.releaseAll(ctx, r) // the interrupted call's money; generation starts over
+			// The interrupted call's money (generation starts over), but not
+			// that of code already generated, which stepGenerate settles.
+			e.releaseUnused(ctx, r, true)
 		}
 		return e.stepGenerate(uctx, r)
 	case stChecking:

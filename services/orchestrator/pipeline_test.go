@@ -375,6 +375,49 @@ func TestRestartAfterExecutionChargedFinishesRun(t *testing.T) {
 	require.Empty(t, res)
 }
 
+// The same for generated code: a restart after the model's answer was charged
+// moves the run on with that code instead of paying for another answer.
+func TestRestartAfterGenerationChargedGoesOn(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	h.fakes.generator.mu.Lock()
+	h.fakes.generator.answers = []string{"print(1)", "print(2)"}
+	h.fakes.generator.mu.Unlock()
+	committed, resume := make(chan struct{}), make(chan struct{})
+	h.fakes.budget.mu.Lock()
+	h.fakes.budget.afterCommit = func() error {
+		close(committed)
+		<-resume
+		return status.Error(codes.Unavailable, "the orchestrator died before it heard back")
+	}
+	h.fakes.budget.mu.Unlock()
+	run := h.submit("alice", prompt("sum the sales"))
+	<-committed
+	h.mu.Lock()
+	h.cancel()
+	h.mu.Unlock()
+	h.fakes.budget.mu.Lock()
+	h.fakes.budget.afterCommit = nil
+	h.fakes.budget.mu.Unlock()
+	close(resume)
+	h.stop()
+	stored, err := h.store.GetRun(context.Background(), "acme", run.GetId())
+	require.NoError(t, err)
+	require.Equal(t, stGenerate, stored.State, "the run was left mid-settlement")
+
+	h.start()
+	r := h.waitState("alice", run.GetId(), succeeded)
+	require.Equal(t, 1, h.fakes.generator.callCount(), "the model is not asked (and paid) twice")
+	require.Len(t, r.GetAttempts(), 1)
+	require.Equal(t, "print(1)", r.GetAttempts()[0].GetCode())
+	h.fakes.budget.mu.Lock()
+	spent := h.fakes.budget.spent["acme"]
+	h.fakes.budget.mu.Unlock()
+	require.Positive(t, r.GetCost().GetLlmMicros())
+	require.Equal(t, r.GetCost().GetTotalMicros(), spent, "charged once, and the run's cost says what was charged")
+	require.Zero(t, h.fakes.budget.heldCount())
+}
+
 func TestSubmitAndUploadValidation(t *testing.T) {
 	t.Parallel()
 	h := setup(t, nil)

@@ -109,6 +109,15 @@ func (e *Engine) profiles(ctx context.Context, r *Run) ([]*generatorv1.DatasetPr
 }
 
 func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
+	if last := r.LastAttempt(); last != nil && last.Status == AttemptChecking && last.Code != "" {
+		// The process stopped after storing the generated code and before
+		// the run moved on: finish settling it rather than pay for new code.
+		res, ok, err := e.settling(ctx, r, kindLLM)
+		if err != nil {
+			return err
+		}
+		return e.settleGeneration(ctx, r, last, res, ok)
+	}
 	n := len(r.Attempts) + 1
 	var prev *Attempt
 	if last := r.LastAttempt(); last != nil && last.Status == AttemptGenerating {
@@ -190,19 +199,38 @@ func (e *Engine) stepGenerate(ctx context.Context, r *Run) error {
 	att.CodeSHA256 = sha256Hex(code)
 	att.Explanation = resp.GetExplanation()
 	att.GenerationMicros = cost
-	// The settlement, the code and the move to CHECKING are stored together.
-	var moved bool
-	err = e.commit(ctx, r, res, cost, func(st Store) error {
+	// The code and what to charge are stored before the budget is charged: a
+	// process that stops after the charge moves the run on from them when it
+	// starts again, rather than paying for the code twice.
+	err = e.store.InTx(context.WithoutCancel(ctx), func(st Store) error {
 		if err := st.PutAttempt(ctx, r.ID, att); err != nil {
 			return err
 		}
-		moved = true
-		return st.Transition(ctx, r.ID, r.State, stChecking, fmt.Sprintf("checking attempt %d against the policy", n), RunUpdate{})
+		return st.SettleReservation(ctx, res.ID, cost)
 	})
-	if err != nil || !moved {
+	if err != nil {
 		return err
 	}
-	e.published(ctx, r, stChecking, fmt.Sprintf("checking attempt %d against the policy", n))
+	res.Settling, res.Actual = true, cost
+	return e.settleGeneration(ctx, r, att, res, true)
+}
+
+// settleGeneration charges a generated attempt's stored cost to the budget
+// (when its reservation is still held) and moves the run to CHECKING, in one
+// transaction with the run's cost.
+func (e *Engine) settleGeneration(ctx context.Context, r *Run, att *Attempt, res Reservation, held bool) error {
+	msg := fmt.Sprintf("checking attempt %d against the policy", att.Number)
+	move := func(st Store) error { return st.Transition(ctx, r.ID, r.State, stChecking, msg, RunUpdate{}) }
+	var err error
+	if held {
+		err = e.commit(ctx, r, res, res.Actual, move)
+	} else {
+		err = move(e.store)
+	}
+	if err != nil {
+		return err
+	}
+	e.published(ctx, r, stChecking, msg)
 	return nil
 }
 
