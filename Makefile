@@ -13,8 +13,9 @@ TOOLS := github.com/bufbuild/buf/cmd/buf \
 
 all: build
 
+# airlock-sandbox is the executor's sandbox helper; airlock finds it next to itself.
 build:
-	$(GO) build -o bin/airlock ./cmd/airlock
+	$(GO) build -o bin/ ./cmd/airlock ./cmd/airlock-sandbox
 
 # Build tools are Go modules pinned in tools/go.mod, built into ./bin.
 tools: bin/.tools-stamp

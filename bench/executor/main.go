@@ -33,14 +33,21 @@ func main() {
 	concurrency := flag.Int("c", 8, "concurrent callers")
 	sustain := flag.Duration("sustain", 10*time.Second, "how long the throughput runs last")
 	pool := flag.Int("pool", 2, "warm pool size")
+	helper := flag.String("helper", "auto", "sandbox helper binary; auto means bin/"+sandbox.HelperName+" when built (as `make bench` does), else this program itself")
 	flag.Parse()
-	if err := run(*n, *concurrency, *sustain, *pool); err != nil {
+	if *helper == "auto" {
+		*helper = ""
+		if _, err := os.Stat("bin/" + sandbox.HelperName); err == nil {
+			*helper = "bin/" + sandbox.HelperName
+		}
+	}
+	if err := run(*n, *concurrency, *sustain, *pool, *helper); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/executor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, concurrency int, sustain time.Duration, poolSize int) error {
+func run(n, concurrency int, sustain time.Duration, poolSize int, helper string) error {
 	dir, err := os.MkdirTemp("", "bench-executor-")
 	if err != nil {
 		return err
@@ -58,7 +65,7 @@ func run(n, concurrency int, sustain time.Duration, poolSize int) error {
 	}
 	inputs := []sandbox.Input{{Name: "sales.csv", Content: []byte(csv.String())}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := sandbox.New(sandbox.Config{PoolSize: poolSize, MaxConcurrent: concurrency, Log: log})
+	r, err := sandbox.New(sandbox.Config{PoolSize: poolSize, MaxConcurrent: concurrency, HelperPath: helper, Log: log})
 	if err != nil {
 		return err
 	}
@@ -66,7 +73,18 @@ func run(n, concurrency int, sustain time.Duration, poolSize int) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
+	// The same, without cold spares: what a cold run costs once the spares
+	// are used up.
+	noSpares, err := sandbox.New(sandbox.Config{NoSpares: true, HelperPath: helper, Log: log})
+	if err != nil {
+		return err
+	}
+	defer noSpares.Close()
 	fmt.Printf("isolation: %s\n", r.Details())
+	if helper == "" {
+		helper = "this program (no bin/" + sandbox.HelperName + ")"
+	}
+	fmt.Printf("sandbox helper: %s\n", helper)
 	waitPool(r, poolSize)
 
 	lim := sandbox.DefaultLimits()
@@ -77,7 +95,7 @@ func run(n, concurrency int, sustain time.Duration, poolSize int) error {
 	pandasSandbox := fmt.Sprintf(groupby, "/data/in/sales.csv")
 	pandasBare := fmt.Sprintf(groupby, csvPath)
 
-	fmt.Printf("\nlatency, %d samples each (p50 / p99)\n", n)
+	fmt.Printf("\nlatency, %d samples each (p50 / p99); cold takes a spare, cold* prepares its sandbox itself (spares used up)\n", n)
 	for _, w := range []struct {
 		name        string
 		bare, boxed string
@@ -98,6 +116,10 @@ func run(n, concurrency int, sustain time.Duration, poolSize int) error {
 		if err != nil {
 			return err
 		}
+		coldNoSpare, err := sample(n, nil, func() error { return runOK(noSpares, spec(w.boxed, true), false) })
+		if err != nil {
+			return err
+		}
 		// Each warm run waits (untimed) for a full pool, and for the refill
 		// of the previous take to finish, so it measures a warm run alone.
 		warm, err := sample(n, func() error { waitPool(r, poolSize); return nil },
@@ -105,7 +127,7 @@ func run(n, concurrency int, sustain time.Duration, poolSize int) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-34s bare python3 -I %s   cold %s   warm %s\n", w.name, pct(bare), pct(cold), pct(warm))
+		fmt.Printf("  %-34s bare python3 -I %s   cold %s   cold* %s   warm %s\n", w.name, pct(bare), pct(cold), pct(coldNoSpare), pct(warm))
 	}
 
 	waitPool(r, poolSize)

@@ -19,8 +19,10 @@ import (
 	"github.com/airlockhq/airlock/services/executor/sandbox"
 )
 
-// The sandbox re-executes this binary as its launch and init helpers; this
-// runs before main and exits when the arguments name a helper.
+// The sandbox runs airlock-sandbox, next to this binary, as its launch and
+// init helpers; without it, it re-executes this binary instead (slower: this
+// binary's start-up lands on every cold run). This runs before main and exits
+// when the arguments name a helper.
 func init() { sandbox.RunHelper() }
 
 // Exit codes of `airlock exec` when the script did not exit by itself.

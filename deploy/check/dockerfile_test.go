@@ -122,8 +122,9 @@ func TestDockerfileStages(t *testing.T) {
 	require.Equal(t, "golang:"+string(m[1])+"-bookworm", p.expand(build.BaseName), "builder image")
 	require.Equal(t, "debian:bookworm-slim", runtime.BaseName, "runtime image")
 
-	// The builder builds ./cmd/airlock with the workspace off (so go.mod's
-	// replace of gen/go must be there) into the path the runtime copies.
+	// The builder builds ./cmd/airlock and its sandbox helper
+	// ./cmd/airlock-sandbox with the workspace off (so go.mod's replace of
+	// gen/go must be there) into the directory the runtime copies from.
 	var buildCmd string
 	for _, r := range commandsOf[*instructions.RunCommand](build) {
 		line := strings.Join(r.CmdLine, " ")
@@ -131,7 +132,8 @@ func TestDockerfileStages(t *testing.T) {
 			buildCmd = line
 		}
 	}
-	require.Contains(t, buildCmd, "./cmd/airlock")
+	require.Regexp(t, `\./cmd/airlock(\s|$)`, buildCmd)
+	require.Regexp(t, `\./cmd/airlock-sandbox(\s|$)`, buildCmd)
 	require.Contains(t, buildCmd, "-X github.com/airlockhq/airlock/pkg/version.Version=")
 	require.Regexp(t, `(?m)^replace github.com/airlockhq/airlock/gen/go => ./gen/go$`, string(gomod))
 	version, err := os.ReadFile(filepath.Join(repoRoot, "pkg/version/version.go"))
@@ -148,20 +150,22 @@ func TestDockerfileStages(t *testing.T) {
 	// services/policy/analysis links tree-sitter through cgo and refuses to
 	// build without it.
 	require.True(t, cgo, "the image build must enable cgo (CGO_ENABLED=1)")
-	out := regexp.MustCompile(`-o (\S+)`).FindStringSubmatch(buildCmd)
-	require.NotNil(t, out)
+	out := regexp.MustCompile(`-o (\S+/)(\s|$)`).FindStringSubmatch(buildCmd)
+	require.NotNil(t, out, "go build -o names a directory (two binaries)")
 
+	// Both binaries land in one directory: the executor looks for
+	// airlock-sandbox next to airlock.
 	var copied bool
 	for _, c := range commandsOf[*instructions.CopyCommand](runtime) {
 		if c.From == "" {
 			continue
 		}
 		require.Equal(t, build.Name, c.From, "COPY --from names the build stage")
-		require.Equal(t, []string{out[1]}, c.SourcePaths)
-		require.Equal(t, "/usr/local/bin/airlock", c.DestPath)
+		require.Equal(t, []string{out[1] + "airlock", out[1] + "airlock-sandbox"}, c.SourcePaths)
+		require.Equal(t, "/usr/local/bin/", c.DestPath)
 		copied = true
 	}
-	require.True(t, copied, "the runtime stage never copies the binary")
+	require.True(t, copied, "the runtime stage never copies the binaries")
 }
 
 func TestDockerfileRuntime(t *testing.T) {
@@ -227,7 +231,8 @@ func TestDockerfileRuntime(t *testing.T) {
 
 // TestDockerfileBuildContext checks that every file the build reads is in
 // the context deploy/Dockerfile.dockerignore leaves: each COPY source, every
-// package `go build ./cmd/airlock` compiles, and every file they embed.
+// package `go build ./cmd/airlock ./cmd/airlock-sandbox` compiles, and every
+// file they embed.
 func TestDockerfileBuildContext(t *testing.T) {
 	t.Parallel()
 	p := loadDockerfile(t)
@@ -277,7 +282,7 @@ func TestDockerfileBuildContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
-		`{{if not .Standard}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}`, "./cmd/airlock")
+		`{{if not .Standard}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}`, "./cmd/airlock", "./cmd/airlock-sandbox")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer

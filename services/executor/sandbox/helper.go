@@ -30,9 +30,19 @@ import (
 //     Python and reports Python's exact wait status (exit code or signal) and
 //     rusage on a pipe, which bwrap's own exit status cannot tell apart.
 const (
-	launchArg = "__airlock-sandbox-launch"
-	initArg   = "__airlock-sandbox-init"
+	launchArg   = "__airlock-sandbox-launch"
+	initArg     = "__airlock-sandbox-init"
+	protocolArg = "__airlock-sandbox-protocol"
 )
+
+// HelperName is the dedicated helper binary (cmd/airlock-sandbox), which a
+// Runner looks for next to its own executable.
+const HelperName = "airlock-sandbox"
+
+// helperProtocol names what the Runner and its helpers exchange: arguments,
+// descriptors and messages. Change it with any of them, so a helper binary
+// from another build is refused instead of misread.
+const helperProtocol = "airlock-sandbox/2 (launch: control socket on fd 6)"
 
 // launchCtlFD is the launch helper's control socket.
 const launchCtlFD = 6
@@ -85,9 +95,15 @@ var rlimitNames = map[string]int{
 }
 
 // RunHelper runs a sandbox helper when os.Args names one and then exits; it
-// returns at once otherwise. Every binary that creates a Runner must call it
-// first thing in main (or TestMain), since the sandbox re-executes it.
+// returns at once otherwise. cmd/airlock-sandbox is nothing else. A binary
+// that creates a Runner without an airlock-sandbox next to it (or a
+// Config.HelperPath) must call it first thing in main (or TestMain): the
+// sandbox then re-executes that binary.
 func RunHelper() {
+	if len(os.Args) == 2 && os.Args[1] == protocolArg {
+		fmt.Println(helperProtocol)
+		os.Exit(0)
+	}
 	if len(os.Args) < 3 {
 		return
 	}

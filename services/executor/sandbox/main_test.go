@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,11 +18,35 @@ import (
 
 const hostSecretEnv = "AIRLOCK_TEST_HOST_SECRET"
 
+// testHelper is cmd/airlock-sandbox, built for these tests: the helper
+// binary the executor ships and runs.
+var testHelper string
+
 func TestMain(m *testing.M) {
-	RunHelper()
+	RunHelper() // for the tests of the fallback to the test binary itself
+	dir, err := os.MkdirTemp("", "airlock-sandbox-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testHelper = filepath.Join(dir, HelperName)
+	// go test puts its own go first on the PATH.
+	if out, err := exec.Command("go", "build", "-o", testHelper, "github.com/airlockhq/airlock/cmd/airlock-sandbox").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building cmd/airlock-sandbox: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
 	// A variable the sandbox must never see.
 	os.Setenv(hostSecretEnv, "sk-host-secret-0123456789")
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 type testLogWriter struct{ t *testing.T }
@@ -33,7 +59,8 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 // setup returns a Runner for one test; poolSize 0 means cold only.
 func setup(t *testing.T, poolSize int, mod ...func(*Config)) *Runner {
 	t.Helper()
-	cfg := Config{PoolSize: poolSize, Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	cfg := Config{PoolSize: poolSize, HelperPath: testHelper,
+		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	for _, f := range mod {
 		f(&cfg)
 	}
@@ -120,4 +147,47 @@ func sandboxProcs(t *testing.T, uid int) []string {
 		}
 	}
 	return out
+}
+
+// The Runner finds its helper: a configured one must be of this build; else
+// airlock-sandbox next to the executable when it is of this build; else the
+// executable itself. Each serves a run.
+func TestHelperDiscovery(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	self := filepath.Join(dir, "airlock")
+	require.NoError(t, os.WriteFile(self, []byte("x"), 0o755))
+
+	got, err := findHelper("", self, log)
+	require.NoError(t, err)
+	require.Equal(t, self, got, "no airlock-sandbox next to it")
+
+	require.NoError(t, copyFile(testHelper, filepath.Join(dir, HelperName), 0o755))
+	got, err = findHelper("", self, log)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, HelperName), got)
+
+	// A helper of another build is refused: configured, an error; next to
+	// the executable, passed over.
+	stale := filepath.Join(t.TempDir(), HelperName)
+	require.NoError(t, os.WriteFile(stale, []byte("#!/bin/sh\necho airlock-sandbox/1\n"), 0o755))
+	_, err = findHelper(stale, self, log)
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.ErrorContains(t, err, "another build")
+	_, err = New(Config{HelperPath: stale, Log: log})
+	require.ErrorContains(t, err, "another build")
+	other := t.TempDir()
+	require.NoError(t, os.Rename(stale, filepath.Join(other, HelperName)))
+	got, err = findHelper("", filepath.Join(other, "airlock"), log)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(other, "airlock"), got)
+
+	// The test binary itself (it calls RunHelper) and the built helper
+	// both run code.
+	for _, helper := range []string{"", testHelper} {
+		r := setup(t, 0, func(c *Config) { c.HelperPath = helper })
+		res := run(t, r, Spec{Code: "print('ok')\n"})
+		require.Equal(t, "ok\n", string(res.Stdout), "%s", res.Stderr)
+	}
 }

@@ -28,7 +28,9 @@ type Config struct {
 	Python string
 	// WorkDir holds per-sandbox directories; default the system temp dir.
 	WorkDir string
-	// HelperPath is the binary that serves RunHelper; default os.Executable().
+	// HelperPath is the binary that serves RunHelper. Default: HelperName
+	// (airlock-sandbox) next to os.Executable() when it is there and of this
+	// build, else os.Executable() itself.
 	HelperPath string
 	// PoolSize is how many warm sandboxes wait ready; 0 disables the pool.
 	PoolSize int
@@ -46,6 +48,9 @@ type Config struct {
 	NoCgroups bool
 	// NoLandlock skips the Landlock layer.
 	NoLandlock bool
+	// NoSpares keeps no cold spares: every cold run prepares its sandbox
+	// (directories, cgroup, launch helper) on its own time.
+	NoSpares bool
 	// Log receives the runner's logs.
 	Log *slog.Logger
 }
@@ -118,6 +123,14 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, log: cfg.Log, seccomp: prog, root: os.Geteuid() == 0,
 		slots: make(chan struct{}, cfg.MaxConcurrent)}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the helper binary: %w", err)
+	}
+	helper, err := findHelper(cfg.HelperPath, self, r.log)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating work dir: %w", err)
 	}
@@ -153,12 +166,6 @@ func New(cfg Config) (*Runner, error) {
 	if err := os.WriteFile(r.bootstrap, bootstrapPy, 0o444); err != nil {
 		return nil, err
 	}
-	helper := cfg.HelperPath
-	if helper == "" {
-		if helper, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("finding the helper binary: %w", err)
-		}
-	}
 	// A copy the sandbox uid can read, wherever the original lives.
 	r.helper = filepath.Join(r.dir, "init")
 	if err := copyFile(helper, r.helper, 0o555); err != nil {
@@ -181,14 +188,61 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r.setupErr = r.deepCheck()
 	r.log.Info("sandbox runner ready", "isolation", r.Details(), "work_dir", r.dir, "pool_size", cfg.PoolSize,
-		"error", errString(r.setupErr))
+		"helper", helper, "error", errString(r.setupErr))
 	if r.setupErr == nil {
-		r.spares = newSpares(r)
+		if !cfg.NoSpares {
+			r.spares = newSpares(r)
+		}
 		if cfg.PoolSize > 0 {
 			r.pool = newWarmPool(r, cfg.PoolSize)
 		}
 	}
 	return r, nil
+}
+
+// findHelper picks the helper binary: configured when set (it must be of
+// this build); else HelperName next to self (resolving symlinks) when it is
+// of this build; else self, which then must call RunHelper, and whose own
+// start-up every cold run then pays.
+func findHelper(configured, self string, log *slog.Logger) (string, error) {
+	if configured != "" {
+		if err := checkHelper(configured); err != nil {
+			return "", fmt.Errorf("%w: sandbox helper %s: %v", ErrUnavailable, configured, err)
+		}
+		return configured, nil
+	}
+	if real, err := filepath.EvalSymlinks(self); err == nil {
+		self = real
+	}
+	if filepath.Base(self) == HelperName {
+		return self, nil
+	}
+	sibling := filepath.Join(filepath.Dir(self), HelperName)
+	if _, err := os.Stat(sibling); err != nil {
+		log.Info("sandbox: no "+HelperName+" next to this binary; it serves as its own sandbox helper (slower cold runs)",
+			"binary", self)
+		return self, nil
+	}
+	if err := checkHelper(sibling); err != nil {
+		log.Warn("sandbox: "+sibling+" is unusable; this binary serves as its own sandbox helper (slower cold runs)",
+			"error", err)
+		return self, nil
+	}
+	return sibling, nil
+}
+
+// checkHelper runs a helper binary to ask which protocol it speaks.
+func checkHelper(path string) error {
+	cmd := exec.Command(path, protocolArg)
+	cmd.Env = []string{}
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("asking it for its protocol: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != helperProtocol {
+		return fmt.Errorf("it speaks %q, not %q: a helper from another build", got, helperProtocol)
+	}
+	return nil
 }
 
 func errString(err error) string {
