@@ -4,6 +4,7 @@
 package analysis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sort"
@@ -268,13 +269,16 @@ type lineIndex struct {
 }
 
 func newLineIndex(src []byte) *lineIndex {
-	li := &lineIndex{src: src, starts: []int{0}}
-	for i, b := range src {
-		if b == '\n' {
-			li.starts = append(li.starts, i+1)
+	starts := make([]int, 1, bytes.Count(src, []byte{'\n'})+1)
+	for i := 0; ; {
+		j := bytes.IndexByte(src[i:], '\n')
+		if j < 0 {
+			break
 		}
+		i += j + 1
+		starts = append(starts, i)
 	}
-	return li
+	return &lineIndex{src: src, starts: starts}
 }
 
 func (li *lineIndex) count() int {
@@ -286,16 +290,39 @@ func (li *lineIndex) count() int {
 }
 
 func (li *lineIndex) lineCol(off int) (int, int) {
+	return li.lineColFrom(0, off)
+}
+
+// lineColFrom is lineCol for an offset known to be on line first+1 or
+// after.
+func (li *lineIndex) lineColFrom(first, off int) (int, int) {
 	if off > len(li.src) {
 		off = len(li.src)
 	}
-	i := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > off }) - 1
+	// The last line start at or before off, by binary search over
+	// starts[first:].
+	lo, hi := first, len(li.starts)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if li.starts[m] > off {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	i := lo - 1
 	col := utf8.RuneCount(li.src[li.starts[i]:off]) + 1
 	return i + 1, col
 }
 
 func (li *lineIndex) pos(start, end int) Pos {
 	l, c := li.lineCol(start)
-	el, ec := li.lineCol(end)
+	el, ec := l, c
+	switch {
+	case end > start: // on the start's line or after
+		el, ec = li.lineColFrom(l-1, end)
+	case end < start:
+		el, ec = li.lineCol(end)
+	}
 	return Pos{Line: l, Column: c, EndLine: el, EndColumn: ec}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -42,6 +43,38 @@ func TestWalkerNodeHelpers(t *testing.T) {
 				sole = want[0]
 			}
 			require.Equal(t, sole, w.soleNamed(n), "%s node %d", file, n)
+		}
+	}
+}
+
+// TestLineIndex checks lines and columns against a count from the start
+// of the source, for every pair of offsets in a text with multi-byte
+// characters, blank lines and no final newline.
+func TestLineIndex(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"", "\n", "a", "ab\n\ncé\nd€f\n\nx", "\n\nz\n"} {
+		li := newLineIndex([]byte(src))
+		naive := func(off int) (int, int) {
+			off = min(off, len(src))
+			line, col := 1, 1
+			for _, r := range src[:off] {
+				if r == '\n' {
+					line, col = line+1, 1
+				} else {
+					col++
+				}
+			}
+			return line, col
+		}
+		for start := 0; start <= len(src)+1; start++ {
+			for end := 0; end <= len(src)+1; end++ {
+				if !utf8.ValidString(src[:min(start, len(src))]) || !utf8.ValidString(src[:min(end, len(src))]) {
+					continue
+				}
+				l, c := naive(start)
+				el, ec := naive(end)
+				require.Equal(t, Pos{Line: l, Column: c, EndLine: el, EndColumn: ec}, li.pos(start, end), "%q %d-%d", src, start, end)
+			}
 		}
 	}
 }
