@@ -60,7 +60,7 @@ func (p *Policy) evalCustom(ctx context.Context, f *analysis.Facts) []analysis.F
 		clear(fact)
 		var memo map[string]evalResult
 		if !r.loops && r.fields&(posFields|ffKwargs) == 0 {
-			memo = map[string]evalResult{}
+			memo = make(map[string]evalResult, min(factCount(f, r.Over)/2, 512))
 		}
 		stop := false
 		visit := func(sp analysis.Span, x factRef) bool {
@@ -166,6 +166,25 @@ func eachFact(f *analysis.Facts, kind string, fn func(analysis.Span, factRef) bo
 	case "strings":
 		each(len(f.Strings), func(i int) analysis.Span { return f.Strings[i].Span })
 	}
+}
+
+// factCount returns how many facts of a kind there are.
+func factCount(f *analysis.Facts, kind string) int {
+	switch kind {
+	case "calls":
+		return len(f.Calls)
+	case "imports":
+		return len(f.Imports)
+	case "refs":
+		return len(f.Refs)
+	case "reads", "writes", "deletes":
+		return len(f.FileOps)
+	case "urls":
+		return len(f.URLs)
+	case "strings":
+		return len(f.Strings)
+	}
+	return 0
 }
 
 var fileOpKinds = map[string]analysis.FileOpKind{"reads": analysis.FileRead, "writes": analysis.FileWrite, "deletes": analysis.FileDelete}
