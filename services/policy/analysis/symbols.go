@@ -433,16 +433,24 @@ func cleanQualified(q string) string {
 // resolve returns the qualified names an expression may stand for.
 func (w *walker) resolve(n int32) []string {
 	t := w.t
+	// A name, or a chain of attributes on one (os.path.join), resolved
+	// with no name's resolution under way gives the same answer every time
+	// after: each name's answer is memoised by then. Keep it.
 	switch t.kindOf(n) {
 	case kIdentifier:
-		return w.resolveName(w.lookup(n, w.ident(n)))
+		if q, ok := w.chains[n]; ok {
+			return q
+		}
+		keep := len(w.resolving) == 0
+		q := w.resolveName(w.lookup(n, w.ident(n)))
+		if keep {
+			w.chains[n] = q
+		}
+		return q
 	case kAttribute:
 		if q, ok := w.chains[n]; ok {
 			return q
 		}
-		// A chain of names (os.path.join) resolved with no name's
-		// resolution under way gives the same answer every time after:
-		// each name's answer is memoised by then. Keep it.
 		keep := len(w.resolving) == 0 && w.nameChain(n)
 		obj := w.resolve(t.child(n, fObject))
 		a := t.child(n, fAttribute)

@@ -28,7 +28,7 @@ type walker struct {
 	globals  map[symKey]bool
 	star     []string
 	resolved map[symKey][]string
-	chains   map[int32][]string // resolved attribute chains, by node
+	chains   map[int32][]string // resolved names and attribute chains, by node
 	// Small slices come out of blocks, one allocation per block.
 	argVals    arena[Value]
 	argNodes   arena[int32]
@@ -80,7 +80,7 @@ func (w *walker) presize(calls, strs, idents, attrs int) {
 	f.Strings = make([]StringLit, 0, min(strs, 4096))
 	w.sites = make(map[symKey][]site, min(idents/4, 4096))
 	w.resolved = make(map[symKey][]string, min(idents/4, 4096))
-	w.chains = make(map[int32][]string, min(attrs, 4096))
+	w.chains = make(map[int32][]string, min(attrs+idents/2, 4096))
 }
 
 // trimFacts restores nil for empty fact lists, as appending alone leaves
