@@ -7,7 +7,9 @@
 //
 // It is a binary of its own to be small: the airlock binary's start-up (its
 // package initialisation alone: gRPC, protobuf registries, CEL, ...) costs
-// several milliseconds more, and the second start lands on every run.
+// several milliseconds more, and the second start lands on every run. Build
+// it with CGO_ENABLED=0 (as make build and the image do): the static binary
+// starts another ~0.5 ms faster.
 package main
 
 import (

@@ -22,15 +22,15 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// buildAirlock builds the root module's binary and, next to it as in the
-// image, its sandbox helper airlock-sandbox (with -race when this test
-// binary has it, so the build reuses what `make test` compiled and links).
+// buildAirlock builds the root module's binary (with -race when this test
+// binary has it, so the build reuses what `make test` compiled and links)
+// and, next to it as in the image, its sandbox helper airlock-sandbox.
 func buildAirlock(t *testing.T) string {
 	t.Helper()
 	// Outside t.TempDir (0700), so the pods' non-root uid can run it.
 	dir := worldDir(t, "airlock-bin-", 0o755)
 	out := filepath.Join(dir, "airlock")
-	args := []string{"build", "-o", dir + "/"}
+	args := []string{"build", "-o", out}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "-race" && s.Value == "true" {
@@ -40,9 +40,14 @@ func buildAirlock(t *testing.T) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/airlock", "./cmd/airlock-sandbox")...)
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/airlock")...)
 	cmd.Dir = repoRoot
 	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", b)
+	cmd = exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "airlock-sandbox"), "./cmd/airlock-sandbox")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err = cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", b)
 	return out
 }

@@ -30,8 +30,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testHelper = filepath.Join(dir, HelperName)
-	// go test puts its own go first on the PATH.
-	if out, err := exec.Command("go", "build", "-o", testHelper, "github.com/airlockhq/airlock/cmd/airlock-sandbox").CombinedOutput(); err != nil {
+	// go test puts its own go first on the PATH. Built as make build and
+	// the image build it: without cgo.
+	build := exec.Command("go", "build", "-o", testHelper, "github.com/airlockhq/airlock/cmd/airlock-sandbox")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building cmd/airlock-sandbox: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
