@@ -266,6 +266,9 @@ func less(a, b Pos) bool {
 type lineIndex struct {
 	src    []byte
 	starts []int
+	// ascii is set when every character is one byte, so a column is a
+	// byte count.
+	ascii bool
 }
 
 func newLineIndex(src []byte) *lineIndex {
@@ -278,7 +281,14 @@ func newLineIndex(src []byte) *lineIndex {
 		i += j + 1
 		starts = append(starts, i)
 	}
-	return &lineIndex{src: src, starts: starts}
+	ascii := true
+	for _, b := range src {
+		if b >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	return &lineIndex{src: src, starts: starts, ascii: ascii}
 }
 
 func (li *lineIndex) count() int {
@@ -311,8 +321,10 @@ func (li *lineIndex) lineColFrom(first, off int) (int, int) {
 		}
 	}
 	i := lo - 1
-	col := utf8.RuneCount(li.src[li.starts[i]:off]) + 1
-	return i + 1, col
+	if li.ascii {
+		return i + 1, off - li.starts[i] + 1
+	}
+	return i + 1, utf8.RuneCount(li.src[li.starts[i]:off]) + 1
 }
 
 func (li *lineIndex) pos(start, end int) Pos {

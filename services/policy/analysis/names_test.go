@@ -57,3 +57,20 @@ func TestNameMatching(t *testing.T) {
 		require.Equal(t, naiveMatch(user, n), userList.match(n), "%q", n)
 	}
 }
+
+// TestNameSetShapes checks what isEscapeName and isFrameAttr rely on to
+// skip their look-ups: escape names are dunders, frame attributes have an
+// underscore.
+func TestNameSetShapes(t *testing.T) {
+	t.Parallel()
+	for n := range escapeNames {
+		require.True(t, isDunder(n), n)
+		require.True(t, isEscapeName(n), n)
+	}
+	for n := range frameAttrs {
+		require.Contains(t, n, "_")
+		require.True(t, isFrameAttr(n), n)
+	}
+	require.False(t, isEscapeName("__init__"))
+	require.False(t, isFrameAttr("system"))
+}

@@ -475,7 +475,7 @@ func escapeIn(s string) string {
 		for j < len(s) && isWordByte(s[j]) {
 			j++
 		}
-		if tok := s[i:j]; frameAttrs[tok] {
+		if tok := s[i:j]; isFrameAttr(tok) {
 			return tok
 		}
 		i = j

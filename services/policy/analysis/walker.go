@@ -323,7 +323,7 @@ func (w *walker) identifier(n int32) {
 		pk == kGlobal, pk == kNonlocal:
 		return
 	}
-	if escapeNames[name] {
+	if isEscapeName(name) {
 		w.f.Attrs = append(w.f.Attrs, Attr{Span: w.span(n), Name: name})
 	}
 	if pk == kAttribute {
@@ -352,7 +352,7 @@ func (w *walker) attribute(n int32) {
 		return
 	}
 	name := normIdent(w.text(a))
-	if isDunder(name) || frameAttrs[name] {
+	if isDunder(name) || isFrameAttr(name) {
 		w.f.Attrs = append(w.f.Attrs, Attr{Span: w.span(n), Name: name})
 	}
 	nd := &t.nodes[n]
@@ -579,7 +579,7 @@ func (w *walker) call(n int32) {
 				for _, obj := range w.resolve(pos[0]) {
 					w.f.Refs = append(w.f.Refs, Ref{Span: c.Span, Name: cleanQualified(obj + "." + lit), Called: false})
 				}
-				if isDunder(lit) || frameAttrs[lit] {
+				if isDunder(lit) || isFrameAttr(lit) {
 					w.f.Attrs = append(w.f.Attrs, Attr{Span: c.Span, Name: lit})
 				}
 			}
@@ -619,7 +619,15 @@ func init() {
 }
 
 // EscapeName reports whether name reaches interpreter internals.
-func EscapeName(name string) bool { return escapeNames[name] || frameAttrs[name] }
+func EscapeName(name string) bool { return isEscapeName(name) || isFrameAttr(name) }
+
+// isEscapeName is escapeNames[name]; every escape name is a dunder, so
+// other names skip the look-up.
+func isEscapeName(name string) bool { return isDunder(name) && escapeNames[name] }
+
+// isFrameAttr is frameAttrs[name]; every frame attribute has an
+// underscore, so other names skip the look-up.
+func isFrameAttr(name string) bool { return strings.IndexByte(name, '_') >= 0 && frameAttrs[name] }
 
 func isURL(s string) bool {
 	i := strings.Index(s, "://")
