@@ -115,23 +115,39 @@ func FuzzParsePython(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		tr, err := parseGo(context.Background(), src, parseLimits{maxNodes: 5000, maxDepth: 100, deadline: time.Now().Add(time.Second)})
-		if err != nil {
-			return
-		}
-		if len(tr.nodes) > 5000 {
-			t.Fatalf("%d nodes past the cap", len(tr.nodes))
-		}
-		for i, n := range tr.nodes {
-			if n.start > n.end || int(n.end) > len(src) {
-				t.Fatalf("node %d span [%d,%d) outside %d bytes", i, n.start, n.end, len(src))
+		// A roomy cap, and a small one that cuts most trees short.
+		for _, maxNodes := range []int{5000, 40} {
+			tr, err := parseGo(context.Background(), src, parseLimits{maxNodes: maxNodes, maxDepth: 100, deadline: time.Now().Add(time.Second)})
+			if err != nil {
+				return
 			}
-			if i > 0 && (n.parent < 0 || int(n.parent) >= i) {
-				t.Fatalf("node %d parent %d", i, n.parent)
-			}
-			if n.firstChild >= 0 && int(n.firstChild) <= i || n.nextSibling >= 0 && int(n.nextSibling) <= i {
-				t.Fatalf("node %d links backwards", i)
-			}
+			checkArena(t, tr, src, maxNodes)
 		}
 	})
+}
+
+func checkArena(t *testing.T, tr *tree, src []byte, maxNodes int) {
+	t.Helper()
+	if len(tr.nodes) > maxNodes {
+		t.Fatalf("%d nodes past the cap of %d", len(tr.nodes), maxNodes)
+	}
+	n := int32(len(tr.nodes))
+	for i, nd := range tr.nodes {
+		if nd.start > nd.end || int(nd.end) > len(src) {
+			t.Fatalf("node %d span [%d,%d) outside %d bytes", i, nd.start, nd.end, len(src))
+		}
+		if i > 0 && (nd.parent < 0 || int(nd.parent) >= i) {
+			t.Fatalf("node %d parent %d", i, nd.parent)
+		}
+		if nd.firstChild >= 0 && int(nd.firstChild) <= i || nd.nextSibling >= 0 && int(nd.nextSibling) <= i {
+			t.Fatalf("node %d links backwards", i)
+		}
+		if nd.firstChild >= n || nd.nextSibling >= n {
+			t.Fatalf("node %d links past the %d nodes (truncated=%v)", i, n, tr.truncated)
+		}
+		if nd.firstChild >= 0 && tr.nodes[nd.firstChild].parent != int32(i) ||
+			nd.nextSibling >= 0 && tr.nodes[nd.nextSibling].parent != nd.parent {
+			t.Fatalf("node %d: a child or sibling names another parent", i)
+		}
+	}
 }

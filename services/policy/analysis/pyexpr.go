@@ -262,55 +262,34 @@ func (p *parser) binary(l int32, next func() int32) int32 {
 	return n
 }
 
-func (p *parser) bitOr() int32 {
-	l := p.bitXor()
-	for p.tok.kind == tVBar && !p.err {
-		l = p.binary(l, p.bitXor)
-	}
-	return l
+// binPrec is the binding power of each binary operator below comparison
+// (higher binds tighter); 0 for every other token. ** is parsed by power.
+var binPrec = [tBang + 1]uint8{
+	tVBar:       1,
+	tCircumflex: 2,
+	tAmper:      3,
+	tLShift:     4, tRShift: 4,
+	tPlus: 5, tMinus: 5,
+	tStar: 6, tSlash: 6, tPercent: 6, tDoubleSlash: 6, tAt: 6,
 }
 
-func (p *parser) bitXor() int32 {
-	l := p.bitAnd()
-	for p.tok.kind == tCircumflex && !p.err {
-		l = p.binary(l, p.bitAnd)
-	}
-	return l
-}
+// bitOr parses the left-associative binary operators from | down to the
+// multiplicative ones by precedence climbing: the tree is the one a rule
+// per level builds (a - b - c is (a - b) - c; a + b * c is a + (b * c)).
+func (p *parser) bitOr() int32 { return p.binaryFrom(1) }
 
-func (p *parser) bitAnd() int32 {
-	l := p.shift()
-	for p.tok.kind == tAmper && !p.err {
-		l = p.binary(l, p.shift)
-	}
-	return l
-}
-
-func (p *parser) shift() int32 {
-	l := p.sum()
-	for (p.tok.kind == tLShift || p.tok.kind == tRShift) && !p.err {
-		l = p.binary(l, p.sum)
-	}
-	return l
-}
-
-func (p *parser) sum() int32 {
-	l := p.term()
-	for (p.tok.kind == tPlus || p.tok.kind == tMinus) && !p.err {
-		l = p.binary(l, p.term)
-	}
-	return l
-}
-
-func (p *parser) term() int32 {
+func (p *parser) binaryFrom(minPrec uint8) int32 {
 	l := p.factor()
 	for !p.err {
-		switch p.tok.kind {
-		case tStar, tSlash, tPercent, tDoubleSlash, tAt:
-			l = p.binary(l, p.factor)
-			continue
+		prec := binPrec[p.tok.kind]
+		if prec == 0 || prec < minPrec {
+			return l
 		}
-		return l
+		n := p.newNode(sBinaryOperator)
+		p.add(n, l, fLeft)
+		p.opNode(n, fOperator)
+		p.add(n, p.binaryFrom(prec+1), fRight)
+		l = n
 	}
 	return l
 }
@@ -450,9 +429,7 @@ func (p *parser) argumentList() int32 {
 	n := p.newNode(sArgumentList)
 	p.cover(n, open.start, open.end)
 	seenKw, seenDStar := false, false
-	var kwNames map[string]bool
-	var kwBuf [8]int32
-	kwSeen := kwBuf[:0]
+	var kwNames nameSet
 	count := 0
 	for !p.err && p.tok.kind != tRPar {
 		switch p.tok.kind {
@@ -475,33 +452,10 @@ func (p *parser) argumentList() int32 {
 			if p.tok.kind == tName && p.peekEqual() {
 				k := p.newNode(sKeywordArgument)
 				id := p.leaf(sIdentifier)
-				if p.src[p.nodes[id].start] >= 0x80 || len(kwSeen) > 8 {
-					if kwNames == nil {
-						kwNames = map[string]bool{}
-						for _, k := range kwSeen {
-							kwNames[normIdent(p.text(k))] = true
-						}
-					}
-					name := normIdent(p.text(id))
-					if kwNames[name] || name == "__debug__" {
-						p.failAt(int(p.nodes[id].start))
-						return n
-					}
-					kwNames[name] = true
-				} else {
-					txt := p.src[p.nodes[id].start:p.nodes[id].end]
-					if string(txt) == "__debug__" {
-						p.failAt(int(p.nodes[id].start))
-						return n
-					}
-					for _, k := range kwSeen {
-						if string(p.src[p.nodes[k].start:p.nodes[k].end]) == string(txt) {
-							p.failAt(int(p.nodes[id].start))
-							return n
-						}
-					}
+				if !kwNames.add(p, id) {
+					p.failAt(int(p.nodes[id].start)) // keyword argument repeated
+					return n
 				}
-				kwSeen = append(kwSeen, id)
 				p.add(k, id, fName)
 				p.span(k) // '='
 				p.add(k, p.expression(), fValue)

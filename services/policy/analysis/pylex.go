@@ -110,13 +110,112 @@ const (
 	tBang // '!' (only inside an f-string replacement field)
 )
 
-var keywords = map[string]tokKind{
-	"False": tFalse, "None": tNone, "True": tTrue, "and": tAnd, "as": tAs, "assert": tAssert, "async": tAsync,
-	"await": tAwait, "break": tBreak, "class": tClass, "continue": tContinue, "def": tDef, "del": tDel,
-	"elif": tElif, "else": tElse, "except": tExcept, "finally": tFinally, "for": tFor, "from": tFrom,
-	"global": tGlobal, "if": tIf, "import": tImport, "in": tIn, "is": tIs, "lambda": tLambda,
-	"nonlocal": tNonlocal, "not": tNot, "or": tOr, "pass": tPass, "raise": tRaise, "return": tReturn,
-	"try": tTry, "while": tWhile, "with": tWith, "yield": tYield,
+// keyword returns the keyword kind of an ASCII name, or tName.
+func keyword(b []byte) tokKind {
+	if len(b) < 2 || len(b) > 8 {
+		return tName
+	}
+	var k tokKind
+	switch b[0] {
+	case 'F':
+		k = kwIf(b, "False", tFalse)
+	case 'N':
+		k = kwIf(b, "None", tNone)
+	case 'T':
+		k = kwIf(b, "True", tTrue)
+	case 'a':
+		switch len(b) {
+		case 2:
+			k = kwIf(b, "as", tAs)
+		case 3:
+			k = kwIf(b, "and", tAnd)
+		case 5:
+			if k = kwIf(b, "async", tAsync); k == tName {
+				k = kwIf(b, "await", tAwait)
+			}
+		case 6:
+			k = kwIf(b, "assert", tAssert)
+		}
+	case 'b':
+		k = kwIf(b, "break", tBreak)
+	case 'c':
+		if k = kwIf(b, "class", tClass); k == tName {
+			k = kwIf(b, "continue", tContinue)
+		}
+	case 'd':
+		if k = kwIf(b, "def", tDef); k == tName {
+			k = kwIf(b, "del", tDel)
+		}
+	case 'e':
+		switch len(b) {
+		case 4:
+			if k = kwIf(b, "elif", tElif); k == tName {
+				k = kwIf(b, "else", tElse)
+			}
+		case 6:
+			k = kwIf(b, "except", tExcept)
+		}
+	case 'f':
+		switch len(b) {
+		case 3:
+			k = kwIf(b, "for", tFor)
+		case 4:
+			k = kwIf(b, "from", tFrom)
+		case 7:
+			k = kwIf(b, "finally", tFinally)
+		}
+	case 'g':
+		k = kwIf(b, "global", tGlobal)
+	case 'i':
+		switch len(b) {
+		case 2:
+			switch b[1] {
+			case 'f':
+				k = tIf
+			case 'n':
+				k = tIn
+			case 's':
+				k = tIs
+			default:
+				k = tName
+			}
+		case 6:
+			k = kwIf(b, "import", tImport)
+		}
+	case 'l':
+		k = kwIf(b, "lambda", tLambda)
+	case 'n':
+		if k = kwIf(b, "not", tNot); k == tName {
+			k = kwIf(b, "nonlocal", tNonlocal)
+		}
+	case 'o':
+		k = kwIf(b, "or", tOr)
+	case 'p':
+		k = kwIf(b, "pass", tPass)
+	case 'r':
+		if k = kwIf(b, "raise", tRaise); k == tName {
+			k = kwIf(b, "return", tReturn)
+		}
+	case 't':
+		k = kwIf(b, "try", tTry)
+	case 'w':
+		if k = kwIf(b, "while", tWhile); k == tName {
+			k = kwIf(b, "with", tWith)
+		}
+	case 'y':
+		k = kwIf(b, "yield", tYield)
+	}
+	if k == tEOF {
+		return tName
+	}
+	return k
+}
+
+func kwIf(b []byte, kw string, k tokKind) tokKind {
+	if string(b) == kw {
+		return k
+	}
+	return tName
 }
 
 // token is one token: its kind and byte span. A dedent's span is empty and
@@ -169,11 +268,6 @@ type lexer struct {
 
 	err    string
 	errPos int
-}
-
-func newLexer(src []byte) *lexer {
-	lx := &lexer{src: src, indents: []int{0}, altInds: []int{0}, tsInds: []int{0}, atLineStart: true}
-	return lx
 }
 
 func (lx *lexer) fail(pos int, msg string) {
@@ -495,12 +589,7 @@ func (lx *lexer) scan() {
 			lx.tok = token{kind: tName, start: uint32(start), end: uint32(i)}
 			return
 		}
-		k := tName
-		if i-start >= 2 && i-start <= 8 {
-			if kw, ok := keywords[string(src[start:i])]; ok {
-				k = kw
-			}
-		}
+		k := keyword(src[start:i])
 		lx.tok = token{kind: k, start: uint32(start), end: uint32(i)}
 		return
 	case c >= '0' && c <= '9' || c == '.' && i+1 < len(src) && src[i+1] >= '0' && src[i+1] <= '9':

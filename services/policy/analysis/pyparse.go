@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"bytes"
 	"context"
+	"sync"
 	"time"
 )
 
@@ -19,6 +21,9 @@ type pnode struct {
 }
 
 const noPos = ^uint32(0)
+
+// stackEntry is an open ancestor in layout: its arena and preorder index.
+type stackEntry struct{ src, dst int32 }
 
 type parser struct {
 	lx    *lexer
@@ -38,10 +43,11 @@ type parser struct {
 	deadline time.Time
 	ctx      context.Context
 
-	items     []int32 // stack of expression lists being parsed
-	lastComma uint32  // offset of the last comma consumed by a list parser
-	lastBytes bool    // the last string literal was bytes
-	futureOK  bool    // a from __future__ import may come here
+	items     []int32      // stack of expression lists being parsed
+	stack     []stackEntry // layout's stack of open ancestors
+	lastComma uint32       // offset of the last comma consumed by a list parser
+	lastBytes bool         // the last string literal was bytes
+	futureOK  bool         // a from __future__ import may come here
 
 	funcDepth  int // enclosing function bodies
 	asyncDepth int // set while in an async def body (not nested defs)
@@ -91,7 +97,19 @@ func (p *parser) enter() bool {
 
 func (p *parser) leave() { p.depth-- }
 
+// newNode appends a node of type s. The arena's capacity never exceeds
+// maxNodes (see newNodeSlow), so the fast path needs one check.
 func (p *parser) newNode(s sym) int32 {
+	n := len(p.nodes)
+	if n < cap(p.nodes) {
+		p.nodes = p.nodes[:n+1]
+		p.nodes[n] = pnode{sym: s, start: noPos, first: -1, last: -1, next: -1}
+		return int32(n)
+	}
+	return p.newNodeSlow(s)
+}
+
+func (p *parser) newNodeSlow(s sym) int32 {
 	if len(p.nodes) >= p.maxNodes {
 		if !p.err {
 			p.truncated = true
@@ -104,7 +122,9 @@ func (p *parser) newNode(s sym) int32 {
 		}
 	}
 	p.nodes = append(p.nodes, pnode{sym: s, start: noPos, first: -1, last: -1, next: -1})
-	return int32(len(p.nodes) - 1)
+	n := len(p.nodes)
+	p.nodes = p.nodes[:n:min(cap(p.nodes), max(p.maxNodes, n))]
+	return int32(n - 1)
 }
 
 // leaf makes a node for the current token and advances.
@@ -160,6 +180,57 @@ func (p *parser) cover(n int32, start, end uint32) {
 	}
 }
 
+// nameSet finds a repeated name among parameters or keyword arguments.
+// ASCII names are compared in place; once a name has a non-ASCII byte (its
+// NFKC form may equal an ASCII name) or the list grows long, it switches to
+// a map of normalised names, as Python compares them.
+type nameSet struct {
+	buf [8]int32
+	n   int
+	m   map[string]bool
+}
+
+// add records identifier id; it reports false when the name was seen
+// before or is __debug__.
+func (s *nameSet) add(p *parser, id int32) bool {
+	txt := p.src[p.nodes[id].start:p.nodes[id].end]
+	if s.m == nil && (s.n == len(s.buf) || !isASCII(txt)) {
+		s.m = make(map[string]bool, s.n+4)
+		for _, k := range s.buf[:s.n] {
+			s.m[string(p.src[p.nodes[k].start:p.nodes[k].end])] = true
+		}
+	}
+	if s.m != nil {
+		name := normIdent(string(txt))
+		if s.m[name] || name == "__debug__" {
+			return false
+		}
+		s.m[name] = true
+		s.n++
+		return true
+	}
+	if string(txt) == "__debug__" {
+		return false
+	}
+	for _, k := range s.buf[:s.n] {
+		if string(p.src[p.nodes[k].start:p.nodes[k].end]) == string(txt) {
+			return false
+		}
+	}
+	s.buf[s.n] = id
+	s.n++
+	return true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // expect consumes a token of kind k into n's span, or fails.
 func (p *parser) expect(n int32, k tokKind) bool {
 	if p.tok.kind != k {
@@ -203,27 +274,78 @@ func parsePython(ctx context.Context, src []byte, lim parseLimits) (t *tree, err
 	return parseGo(ctx, src, lim)
 }
 
-func parseGo(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
-	if ctx.Err() != nil || !time.Now().Before(lim.deadline) {
-		return nil, parseCancelled{}
-	}
-	p := &parser{src: src, lx: newLexer(src), maxDepth: lim.maxDepth, maxNodes: lim.maxNodes,
-		deadline: lim.deadline, ctx: ctx}
+// scratch is one parse's working memory, reused through scratchPool: the
+// node arena under construction and the lexer's stacks. Nothing the
+// returned tree holds points into it.
+type scratch struct {
+	p  parser
+	lx lexer
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooledNodes bounds the arena a scratch keeps for the next parse, so
+// one huge input does not pin its memory.
+const maxPooledNodes = 1 << 16
+
+func getScratch(ctx context.Context, src []byte, lim parseLimits) *scratch {
+	s := scratchPool.Get().(*scratch)
+	lx := &s.lx
+	*lx = lexer{src: src, atLineStart: true,
+		indents: append(lx.indents[:0], 0), altInds: append(lx.altInds[:0], 0), tsInds: append(lx.tsInds[:0], 0),
+		parens: lx.parens[:0], dedentEnds: lx.dedentEnds[:0], comments: lx.comments[:0], conts: lx.conts[:0],
+		fstr: lx.fstr[:0]}
+	p := &s.p
+	*p = parser{src: src, lx: lx, maxDepth: lim.maxDepth, maxNodes: lim.maxNodes, deadline: lim.deadline, ctx: ctx,
+		nodes: p.nodes[:0], items: p.items[:0], stack: p.stack[:0]}
 	if p.maxDepth <= 0 {
 		p.maxDepth = 400
 	}
 	if p.maxNodes <= 0 {
 		p.maxNodes = 400_000
 	}
-	p.nodes = make([]pnode, 0, len(src)/3+16)
+	// About one node per three bytes of source.
+	if want := min(len(src)/3+16, p.maxNodes); cap(p.nodes) < want {
+		p.nodes = make([]pnode, 0, want)
+	}
+	p.nodes = p.nodes[:0:min(cap(p.nodes), p.maxNodes)]
+	return s
+}
+
+func putScratch(s *scratch) {
+	if cap(s.p.nodes) > maxPooledNodes {
+		s.p.nodes = nil
+	}
+	if cap(s.p.items) > 4096 {
+		s.p.items = nil
+	}
+	if cap(s.lx.comments) > 4096 {
+		s.lx.comments = nil
+	}
+	if cap(s.lx.conts) > 4096 {
+		s.lx.conts = nil
+	}
+	s.p.src, s.p.ctx, s.lx.src = nil, nil, nil
+	scratchPool.Put(s)
+}
+
+func parseGo(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
+	if ctx.Err() != nil || !time.Now().Before(lim.deadline) {
+		return nil, parseCancelled{}
+	}
+	s := getScratch(ctx, src, lim)
+	t, err := s.p.run()
+	putScratch(s)
+	return t, err
+}
+
+func (p *parser) run() (*tree, error) {
+	src := p.src
 	if len(src) >= 3 && src[0] == 0xEF && src[1] == 0xBB && src[2] == 0xBF {
 		p.lx.pos = 3
 	}
-	for _, b := range src {
-		if b == 0 {
-			p.failAt(0)
-			break
-		}
+	if bytes.IndexByte(src, 0) >= 0 {
+		p.failAt(0)
 	}
 	root := p.newNode(sModule)
 	if !p.err {
@@ -289,52 +411,72 @@ func parseGo(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
 	}
 	rn.start, rn.end = start, uint32(len(src))
 	t.nodes = p.layout(root)
+	t.truncated = p.truncated
 	if keepSyms {
 		t.syms = p.layoutSyms(root)
 	}
 	return t, nil
 }
 
-// layout copies the nodes under root into preorder.
+// layout copies the nodes under root into preorder, walking down first
+// children and along next links with a stack of the open ancestors.
 func (p *parser) layout(root int32) []node {
-	out := make([]node, 0, len(p.nodes))
-	type frame struct{ src, parentSrc, dst int32 }
-	stack := make([]frame, 0, 64)
-	stack = append(stack, frame{root, -1, -1})
-	for len(stack) > 0 {
-		f := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+	n := len(p.nodes)
+	if n > p.maxNodes {
+		n = p.maxNodes
+	}
+	out := make([]node, 0, n)
+	stack := p.stack[:0]
+	pn := p.nodes
+	cur, parent := root, int32(-1)
+	for {
 		if len(out) >= p.maxNodes {
+			// Cut here: drop the links to nodes not laid out.
 			p.truncated = true
+			for i := range out {
+				if out[i].firstChild >= int32(len(out)) {
+					out[i].firstChild = -1
+				}
+				if out[i].nextSibling >= int32(len(out)) {
+					out[i].nextSibling = -1
+				}
+			}
 			break
 		}
-		pn := &p.nodes[f.src]
+		nd := &pn[cur]
 		idx := int32(len(out))
-		s, e := pn.start, pn.end
+		s, e := nd.start, nd.end
 		if s == noPos {
 			s = e
 		}
-		out = append(out, node{kind: symKinds[pn.sym], field: pn.field, named: pn.sym > sSlashTok,
-			start: s, end: e, parent: f.dst, firstChild: -1, nextSibling: -1})
-		if f.dst >= 0 {
-			// The parent's pnode.last now holds its last laid-out child.
-			pp := &p.nodes[f.parentSrc]
-			if pp.last >= 0 {
-				out[pp.last].nextSibling = idx
-			} else {
-				out[f.dst].firstChild = idx
+		out = append(out, node{kind: symKinds[nd.sym], field: nd.field, named: nd.sym > sSlashTok,
+			start: s, end: e, parent: parent, firstChild: -1, nextSibling: -1})
+		if nd.first >= 0 {
+			stack = append(stack, stackEntry{cur, idx})
+			parent = idx
+			cur = nd.first
+			out[idx].firstChild = idx + 1
+			continue
+		}
+		// A leaf: move to the next sibling of the nearest node that has one.
+		prev := idx
+		for {
+			if next := pn[cur].next; next >= 0 {
+				out[prev].nextSibling = int32(len(out))
+				cur = next
+				break
 			}
-			pp.last = idx
-		}
-		n0 := len(stack)
-		for c := pn.first; c >= 0; c = p.nodes[c].next {
-			stack = append(stack, frame{c, f.src, idx})
-		}
-		pn.last = -1
-		for i, j := n0, len(stack)-1; i < j; i, j = i+1, j-1 {
-			stack[i], stack[j] = stack[j], stack[i]
+			if len(stack) == 0 {
+				p.stack = stack
+				return out
+			}
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			cur, prev = top.src, top.dst
+			parent = out[prev].parent
 		}
 	}
+	p.stack = stack
 	return out
 }
 

@@ -313,6 +313,12 @@ func TestParserVerdictsMatchCPython(t *testing.T) {
 		"nonlocal x\n", "def f(*): pass\n", "def f(*, **k): pass\n", "def f(/, a): pass\n", "x = 1 if y\n",
 		"a = 1; ; b = 2\n", "x = a[]\n", "x = a.1\n", "x = not\n", "x = ...\n", "__debug__ = 1\n", "\\\n",
 		"x = 1 \\ y\n", "if True:\n    x = 1\n  y = 2\n", "x = $\n", "x = `a`\n", "x = 1 <> 2\n", "exec 'x'\n",
+		// names compare after NFKC: \uFB01 is the "fi" ligature, \uFF41 and
+		// \uFF44 are fullwidth a and d
+		"f(xfi=1, x\uFB01=2)\n", "f(\uFB01=1, fi=2)\n", "def f(a, \uFF41): pass\n", "lambda xa, x\uFF41: 0\n",
+		"__\uFF44ebug__ = 1\n", "x.__\uFF44ebug__ = 1\n", "def f(**__\uFF44ebug__): pass\n", "f(__\uFF44ebug__=1)\n",
+		"def f(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a1): pass\n",
+		"def f(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11): pass\n",
 	} {
 		srcs = append(srcs, []byte(s))
 	}

@@ -338,10 +338,10 @@ func (p *parser) target(n int32, star bool) bool {
 	nd := &p.nodes[n]
 	switch nd.sym {
 	case sIdentifier:
-		return string(p.src[nd.start:nd.end]) != "__debug__"
+		return !p.isDebug(n)
 	case sAttribute:
 		a := p.childField(n, fAttribute)
-		return a < 0 || p.text(a) != "__debug__"
+		return a < 0 || !p.isDebug(a)
 	case sSubscript:
 		return true
 	case sParenthesizedExpression:
@@ -402,7 +402,7 @@ func (p *parser) checkDelTarget(n int32) {
 		nd := &p.nodes[n]
 		switch nd.sym {
 		case sIdentifier:
-			return p.text(n) != "__debug__"
+			return !p.isDebug(n)
 		case sAttribute, sSubscript:
 			return true
 		case sParenthesizedExpression:
@@ -431,8 +431,14 @@ func (p *parser) childField(n int32, f field) int32 {
 	return -1
 }
 
-func (p *parser) text(n int32) string {
-	return string(p.src[p.nodes[n].start:p.nodes[n].end])
+// isDebug reports whether identifier n is __debug__ (after NFKC, as Python
+// reads names).
+func (p *parser) isDebug(n int32) bool {
+	txt := p.src[p.nodes[n].start:p.nodes[n].end]
+	if isASCII(txt) {
+		return string(txt) == "__debug__"
+	}
+	return normIdent(string(txt)) == "__debug__"
 }
 
 // Imports.
@@ -494,7 +500,7 @@ func (p *parser) fromImport(parent int32) {
 		p.add(n, r, fModuleName)
 	} else {
 		d := p.dottedName()
-		if p.tok.kind == tImport && p.nodes[d].first == p.nodes[d].last && p.text(d) == "__future__" {
+		if p.tok.kind == tImport && p.nodes[d].first == p.nodes[d].last && string(p.src[p.nodes[d].start:p.nodes[d].end]) == "__future__" {
 			p.nodes[n].sym = sFutureImportStatement
 			if !p.futureOK {
 				p.failAt(int(p.nodes[n].start))
@@ -530,7 +536,7 @@ func (p *parser) fromImport(parent int32) {
 		d := p.newNode(sDottedName)
 		p.add(d, p.leaf(sIdentifier), fNone)
 		if p.nodes[n].sym == sFutureImportStatement {
-			if !futureFeatures[p.text(d)] {
+			if !futureFeatures[string(p.src[p.nodes[d].start:p.nodes[d].end])] {
 				p.failAt(int(p.nodes[d].start))
 				return
 			}
@@ -998,21 +1004,19 @@ func (p *parser) classDef() int32 {
 // parameterList parses def or lambda parameters up to end.
 func (p *parser) parameterList(ps int32, annotations bool, end tokKind) {
 	seenDefault, seenStar, seenKw, seenSlash := false, false, false, false
-	names := map[string]bool{}
+	var names nameSet
 	addName := func(id int32) bool {
-		s := normIdent(p.text(id))
-		if names[s] || s == "__debug__" {
-			p.failAt(int(p.nodes[id].start))
+		if !names.add(p, id) {
+			p.failAt(int(p.nodes[id].start)) // duplicate argument
 			return false
 		}
-		names[s] = true
 		return true
 	}
 	lastWasBareStar := false
 	for !p.err && p.tok.kind != end {
 		switch p.tok.kind {
 		case tSlash:
-			if seenSlash || seenStar || len(names) == 0 {
+			if seenSlash || seenStar || names.n == 0 {
 				p.fail()
 				return
 			}

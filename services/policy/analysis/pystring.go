@@ -315,8 +315,10 @@ func (p *parser) interpolation(parent int32, s sym, at, limit int, f strFlags, n
 	p.cover(n, uint32(at), uint32(at+1))
 	lx := p.lx
 	lx.fstr = append(lx.fstr, fstrState{end: uint32(limit), quote: f.quote, triple: f.triple, inExpr: true})
+	// The field's brackets stack on past the enclosing ones (which it
+	// must not see), in the same backing array.
 	savedParens := lx.parens
-	lx.parens = nil
+	lx.parens = savedParens[len(savedParens):]
 	lx.pos = at + 1
 	lx.tok = token{kind: tLBrace, start: uint32(at), end: uint32(at + 1)}
 	p.advance()
