@@ -67,22 +67,27 @@ func newSpares(r *Runner) *pool {
 	})
 }
 
-// take returns a ready sandbox, or nil when none is waiting.
-func (p *pool) take() *instance {
+// take returns a ready sandbox, or nil when none is waiting. With refill,
+// the pool starts replacing it at once; else at the caller's signal.
+func (p *pool) take(refill bool) *instance {
 	if p == nil {
 		return nil
 	}
+	if refill {
+		defer p.signal()
+	}
 	select {
 	case inst := <-p.ready:
-		p.signal()
 		return inst
 	default:
-		p.signal()
 		return nil
 	}
 }
 
 func (p *pool) signal() {
+	if p == nil {
+		return
+	}
 	select {
 	case p.wake <- struct{}{}:
 	default:

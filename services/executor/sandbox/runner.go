@@ -361,7 +361,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	var inst *instance
 	if !spec.Cold && r.pool != nil {
-		inst = r.pool.take()
+		inst = r.pool.take(true)
 	}
 	if inst != nil {
 		res, err := inst.run(ctx, spec)
@@ -370,7 +370,11 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (*Result, error) {
 		}
 		r.log.Warn("warm sandbox unusable, running cold", "error", err)
 	}
-	if inst = r.spares.take(); inst != nil {
+	// The spare is replaced once this run is over, not beside it: the
+	// replacement's process start and namespace would compete with the
+	// run for the CPU.
+	defer r.spares.signal()
+	if inst = r.spares.take(false); inst != nil {
 		err := inst.launch(false, spec.Limits)
 		if err == nil {
 			return inst.run(ctx, spec)
