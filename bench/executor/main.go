@@ -100,33 +100,29 @@ func run(n, concurrency int, sustain time.Duration, poolSize int, helper string)
 		name        string
 		bare, boxed string
 	}{{"trivial script", trivial, trivial}, {"pandas groupby, 10,000 CSV rows", pandasBare, pandasSandbox}} {
-		bare, err := sample(n, nil, func() error {
-			cmd := exec.Command("/usr/bin/python3", "-I", "-c", w.bare)
-			cmd.Dir = dir
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("bare python: %v: %s", err, out)
-			}
-			return nil
+		// The four are sampled in turn, round after round, so a change in
+		// the machine's load (other work on a shared host) touches them alike.
+		// Each run first waits (untimed) for a full pool, so no refill of an
+		// earlier warm take runs beside it.
+		full := func() error { waitPool(r, poolSize); return nil }
+		lat, err := sample(n, []probe{
+			{prepare: full, fn: func() error {
+				cmd := exec.Command("/usr/bin/python3", "-I", "-c", w.bare)
+				cmd.Dir = dir
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("bare python: %v: %s", err, out)
+				}
+				return nil
+			}},
+			{prepare: full, fn: func() error { return runOK(r, spec(w.boxed, true), false) }},
+			{prepare: full, fn: func() error { return runOK(noSpares, spec(w.boxed, true), false) }},
+			{prepare: full, fn: func() error { return runOK(r, spec(w.boxed, false), true) }},
 		})
 		if err != nil {
 			return err
 		}
-		cold, err := sample(n, nil, func() error { return runOK(r, spec(w.boxed, true), false) })
-		if err != nil {
-			return err
-		}
-		coldNoSpare, err := sample(n, nil, func() error { return runOK(noSpares, spec(w.boxed, true), false) })
-		if err != nil {
-			return err
-		}
-		// Each warm run waits (untimed) for a full pool, and for the refill
-		// of the previous take to finish, so it measures a warm run alone.
-		warm, err := sample(n, func() error { waitPool(r, poolSize); return nil },
-			func() error { return runOK(r, spec(w.boxed, false), true) })
-		if err != nil {
-			return err
-		}
+		bare, cold, coldNoSpare, warm := lat[0], lat[1], lat[2], lat[3]
 		fmt.Printf("  %-34s bare python3 -I %s   cold %s   cold* %s   warm %s\n", w.name, pct(bare), pct(cold), pct(coldNoSpare), pct(warm))
 	}
 
@@ -166,22 +162,26 @@ func runOK(r *sandbox.Runner, spec sandbox.Spec, wantWarm bool) error {
 	return nil
 }
 
-// sample times fn n times after one untimed warm-up; before each call,
-// prepare (untimed) may wait for the pool to be full.
-func sample(n int, prepare, fn func() error) ([]time.Duration, error) {
-	var out []time.Duration
+// probe is one thing sample times: fn, after prepare (untimed) when set.
+type probe struct{ prepare, fn func() error }
+
+// sample times each probe n times, in turn, after one untimed round.
+func sample(n int, probes []probe) ([][]time.Duration, error) {
+	out := make([][]time.Duration, len(probes))
 	for i := range n + 1 {
-		if prepare != nil {
-			if err := prepare(); err != nil {
+		for j, p := range probes {
+			if p.prepare != nil {
+				if err := p.prepare(); err != nil {
+					return nil, err
+				}
+			}
+			start := time.Now()
+			if err := p.fn(); err != nil {
 				return nil, err
 			}
-		}
-		start := time.Now()
-		if err := fn(); err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			out = append(out, time.Since(start))
+			if i > 0 {
+				out[j] = append(out[j], time.Since(start))
+			}
 		}
 	}
 	return out, nil
