@@ -1,4 +1,5 @@
-// Package analysis parses Python with tree-sitter and extracts the facts the
+// Package analysis parses Python (a Go parser that builds the tree
+// tree-sitter-python builds, in pyparse.go) and extracts the facts the
 // policy rules judge: imports, calls with their literal arguments, file
 // reads, writes and deletions, URLs, dangerous attributes and loops.
 package analysis
@@ -211,6 +212,12 @@ type Facts struct {
 // and stops at the limits in opts, setting Facts.Incomplete; the only
 // error is ErrTooLarge.
 func Analyze(ctx context.Context, src []byte, opts Options) (*Facts, error) {
+	return analyze(ctx, src, opts, parse)
+}
+
+// analyze is Analyze with the parser given (tests run it with tree-sitter's
+// too).
+func analyze(ctx context.Context, src []byte, opts Options, parse func(context.Context, []byte, parseLimits) (*tree, error)) (*Facts, error) {
 	opts = opts.withDefaults()
 	if len(src) > opts.MaxBytes {
 		return nil, ErrTooLarge

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// BenchmarkParse200Lines measures tree-sitter plus the copy into Go.
+// BenchmarkParse200Lines measures parse(), the parser the analysis uses.
 func BenchmarkParse200Lines(b *testing.B) {
 	src, err := os.ReadFile("../testdata/bench/script200.py")
 	if err != nil {
@@ -42,21 +42,6 @@ func BenchmarkParseGo200Lines(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := parsePython(context.Background(), src, parseLimits{maxNodes: 1 << 20, maxDepth: 400, deadline: time.Now().Add(time.Second)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkParseTreeSitter200Lines measures the tree-sitter oracle plus
-// the copy into the analyser's tree.
-func BenchmarkParseTreeSitter200Lines(b *testing.B) {
-	src, err := os.ReadFile("../testdata/bench/script200.py")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := parseTS(context.Background(), src, parseLimits{maxNodes: 1 << 20, maxDepth: 400, deadline: time.Now().Add(time.Second)}); err != nil {
 			b.Fatal(err)
 		}
 	}

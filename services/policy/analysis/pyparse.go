@@ -53,6 +53,8 @@ type parser struct {
 	asyncDepth int // set while in an async def body (not nested defs)
 	loopDepth  int
 	inClass    bool
+
+	syms bool // record each node's sym in tree.syms
 }
 
 func (p *parser) advance() {
@@ -296,7 +298,7 @@ func getScratch(ctx context.Context, src []byte, lim parseLimits) *scratch {
 		parens: lx.parens[:0], dedentEnds: lx.dedentEnds[:0], comments: lx.comments[:0], conts: lx.conts[:0],
 		fstr: lx.fstr[:0]}
 	p := &s.p
-	*p = parser{src: src, lx: lx, maxDepth: lim.maxDepth, maxNodes: lim.maxNodes, deadline: lim.deadline, ctx: ctx,
+	*p = parser{src: src, lx: lx, maxDepth: lim.maxDepth, maxNodes: lim.maxNodes, deadline: lim.deadline, ctx: ctx, syms: lim.syms,
 		nodes: p.nodes[:0], items: p.items[:0], stack: p.stack[:0]}
 	if p.maxDepth <= 0 {
 		p.maxDepth = 400
@@ -412,7 +414,7 @@ func (p *parser) run() (*tree, error) {
 	rn.start, rn.end = start, uint32(len(src))
 	t.nodes = p.layout(root)
 	t.truncated = p.truncated
-	if keepSyms {
+	if p.syms {
 		t.syms = p.layoutSyms(root)
 	}
 	return t, nil
@@ -479,10 +481,6 @@ func (p *parser) layout(root int32) []node {
 	p.stack = stack
 	return out
 }
-
-// keepSyms makes parsePython record each node's tree-sitter type in
-// tree.syms (for the differential tests).
-var keepSyms = false
 
 // layoutSyms lists the syms of the nodes under root in preorder.
 func (p *parser) layoutSyms(root int32) []sym {

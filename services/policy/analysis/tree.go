@@ -2,10 +2,7 @@ package analysis
 
 import (
 	"context"
-	"sync"
 	"time"
-
-	"github.com/airlockhq/airlock/services/policy/analysis/internal/tsoracle"
 )
 
 // kind is a node type of the Python grammar that the analyser cares about;
@@ -193,69 +190,8 @@ const (
 	numFields
 )
 
-var fieldNames = map[string]field{
-	"function":    fFunction,
-	"arguments":   fArguments,
-	"object":      fObject,
-	"attribute":   fAttribute,
-	"name":        fName,
-	"value":       fValue,
-	"alias":       fAlias,
-	"module_name": fModuleName,
-	"left":        fLeft,
-	"right":       fRight,
-	"operator":    fOperator,
-	"body":        fBody,
-	"condition":   fCondition,
-	"expression":  fExpression,
-	"code":        fCode,
-	"parameters":  fParameters,
-	"definition":  fDefinition,
-}
-
-// tsTables map tree-sitter's symbol and field ids to the analyser's kinds
-// and fields, built once.
-type tsTables struct {
-	kinds  []kind
-	named  []bool
-	fields []field
-}
-
-var (
-	tsOnce  sync.Once
-	tsTable tsTables
-)
-
-func loadTSTables() *tsTables {
-	tsOnce.Do(func() {
-		g := tsoracle.Python()
-		tsTable.kinds = make([]kind, len(g.Types))
-		tsTable.named = g.Named
-		for id, name := range g.Types {
-			if k, ok := kindNames[name]; ok && (g.Named[id] || name == "ERROR") {
-				tsTable.kinds[id] = k
-			}
-			if !g.Named[id] {
-				switch name {
-				case "+":
-					tsTable.kinds[id] = kKeywordPlus
-				case "/":
-					tsTable.kinds[id] = kKeywordSlash
-				}
-			}
-		}
-		tsTable.fields = make([]field, len(g.Fields))
-		for id, name := range g.Fields {
-			if f, ok := fieldNames[name]; ok {
-				tsTable.fields[id] = f
-			}
-		}
-	})
-	return &tsTable
-}
-
-// node is one syntax node copied out of tree-sitter into Go memory, so the
-// analysis walks plain structs instead of making a cgo call per question.
+// node is one syntax node: tree-sitter-python's node types and fields,
+// built by the Go parser (pyparse.go) in an arena of plain structs.
 type node struct {
 	kind        kind
 	field       field // the field this node fills in its parent
@@ -284,6 +220,8 @@ type parseLimits struct {
 	maxNodes int
 	maxDepth int
 	deadline time.Time
+	// syms makes the Go parser fill tree.syms (for the differential tests).
+	syms bool
 }
 
 // parseCancelled reports a parse stopped by its deadline or context.
@@ -291,30 +229,10 @@ type parseCancelled struct{}
 
 func (parseCancelled) Error() string { return "parse cancelled: time limit reached" }
 
-// parseTS parses src with tree-sitter (the oracle) into the analyser's tree.
-func parseTS(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
-	g := loadTSTables()
-	if ctx.Err() != nil {
-		return nil, parseCancelled{}
-	}
-	ot, err := tsoracle.Parse(src, time.Until(lim.deadline), lim.maxNodes, lim.maxDepth)
-	if err != nil {
-		return nil, parseCancelled{}
-	}
-	t := &tree{src: src, hasError: ot.HasError, truncated: ot.Truncated, nodes: make([]node, len(ot.Nodes))}
-	for i := range ot.Nodes {
-		c := &ot.Nodes[i]
-		k := g.kinds[c.Sym]
-		t.nodes[i] = node{kind: k, field: g.fields[c.Field], start: c.Start, end: c.End, missing: c.Missing,
-			named: k == kError || g.named[c.Sym], parent: c.Parent, firstChild: c.FirstChild, nextSibling: c.NextSibling}
-	}
-	return t, nil
-}
-
 // parse parses src into the analyser's tree. It returns parseCancelled when
 // the deadline or ctx stops it.
 func parse(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
-	return parseTS(ctx, src, lim)
+	return parsePython(ctx, src, lim)
 }
 
 // child returns the first child of n filling field f, or -1.
