@@ -372,6 +372,7 @@ func (p *parser) run() (*tree, error) {
 		return nil, parseCancelled{}
 	}
 	t := &tree{src: src, truncated: p.truncated}
+	errEmpty := false
 	if p.err {
 		// Keep the statements that parsed; mark the fault.
 		rn := &p.nodes[root]
@@ -382,15 +383,25 @@ func (p *parser) run() (*tree, error) {
 			p.nodes[completed].next = -1
 		}
 		if !p.truncated {
+			// The ERROR node runs from the fault to the end of its line. A
+			// fault at the end of the input is placed after the last token,
+			// not past the final newline.
 			t.hasError = true
-			end := p.errPos
-			for end < len(src) && src[end] != '\n' {
-				end++
+			pos, end := min(p.errPos, len(src)), 0
+			if pos == len(src) {
+				for pos > 0 && (src[pos-1] == ' ' || src[pos-1] == '\t' || src[pos-1] == '\f' ||
+					src[pos-1] == '\n' || src[pos-1] == '\r') {
+					pos--
+				}
+				end = pos
+			} else {
+				end = pos + bytes.IndexAny(src[pos:], "\r\n")
+				if end < pos {
+					end = len(src)
+				}
 			}
-			if p.errPos > len(src) {
-				p.errPos = len(src)
-			}
-			e := p.leafAt(sError, uint32(p.errPos), uint32(end))
+			errEmpty = pos == end
+			e := p.leafAt(sError, uint32(pos), uint32(end))
 			if len(p.nodes) > p.maxNodes+1 {
 				e = int32(len(p.nodes) - 1)
 			}
@@ -414,6 +425,12 @@ func (p *parser) run() (*tree, error) {
 	rn.start, rn.end = start, uint32(len(src))
 	t.nodes = p.layout(root)
 	t.truncated = p.truncated
+	// An empty ERROR node (the fault is at a line's end: a token is
+	// missing there) is marked as tree-sitter marks a missing token. It is
+	// the root's last child, so the last node in preorder.
+	if last := len(t.nodes) - 1; errEmpty && t.nodes[last].kind == kError {
+		t.nodes[last].missing = true
+	}
 	if p.syms {
 		t.syms = p.layoutSyms(root)
 	}
