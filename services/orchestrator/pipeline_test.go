@@ -331,12 +331,11 @@ func TestRestartWhileExecutingFailsWithoutRerun(t *testing.T) {
 	require.Zero(t, h.fakes.budget.heldCount())
 }
 
-// A process that stops after the budget charged an execution, before the run
-// moved on, finishes the run from the stored result when it starts again:
-// the code is not run again, and it is charged once.
-func TestRestartAfterExecutionChargedFinishesRun(t *testing.T) {
-	t.Parallel()
-	h := setup(t, nil)
+// submitAndStopAfterCharge submits req as alice and stops the engine the
+// moment the budget service has recorded the run's first charge, before the
+// engine hears back, as a process killed at that point would leave it.
+func (h *harness) submitAndStopAfterCharge(req *orchestratorv1.SubmitRunRequest) *orchestratorv1.Run {
+	h.t.Helper()
 	committed, resume := make(chan struct{}), make(chan struct{})
 	h.fakes.budget.mu.Lock()
 	h.fakes.budget.afterCommit = func() error {
@@ -345,7 +344,7 @@ func TestRestartAfterExecutionChargedFinishesRun(t *testing.T) {
 		return status.Error(codes.Unavailable, "the orchestrator died before it heard back")
 	}
 	h.fakes.budget.mu.Unlock()
-	run := h.submit("alice", code("print(1)"))
+	run := h.submit("alice", req)
 	<-committed
 	h.mu.Lock()
 	h.cancel() // the process is going down
@@ -355,6 +354,16 @@ func TestRestartAfterExecutionChargedFinishesRun(t *testing.T) {
 	h.fakes.budget.mu.Unlock()
 	close(resume)
 	h.stop()
+	return run
+}
+
+// A process that stops after the budget charged an execution, before the run
+// moved on, finishes the run from the stored result when it starts again:
+// the code is not run again, and it is charged once.
+func TestRestartAfterExecutionChargedFinishesRun(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	run := h.submitAndStopAfterCharge(code("print(1)"))
 	stored, err := h.store.GetRun(context.Background(), "acme", run.GetId())
 	require.NoError(t, err)
 	require.Equal(t, stExecuting, stored.State, "the run was left mid-settlement")
@@ -383,24 +392,7 @@ func TestRestartAfterGenerationChargedGoesOn(t *testing.T) {
 	h.fakes.generator.mu.Lock()
 	h.fakes.generator.answers = []string{"print(1)", "print(2)"}
 	h.fakes.generator.mu.Unlock()
-	committed, resume := make(chan struct{}), make(chan struct{})
-	h.fakes.budget.mu.Lock()
-	h.fakes.budget.afterCommit = func() error {
-		close(committed)
-		<-resume
-		return status.Error(codes.Unavailable, "the orchestrator died before it heard back")
-	}
-	h.fakes.budget.mu.Unlock()
-	run := h.submit("alice", prompt("sum the sales"))
-	<-committed
-	h.mu.Lock()
-	h.cancel()
-	h.mu.Unlock()
-	h.fakes.budget.mu.Lock()
-	h.fakes.budget.afterCommit = nil
-	h.fakes.budget.mu.Unlock()
-	close(resume)
-	h.stop()
+	run := h.submitAndStopAfterCharge(prompt("sum the sales"))
 	stored, err := h.store.GetRun(context.Background(), "acme", run.GetId())
 	require.NoError(t, err)
 	require.Equal(t, stGenerate, stored.State, "the run was left mid-settlement")
