@@ -15,13 +15,13 @@ import (
 
 // executorFlags are the executor's settings (all prefixed executor-).
 type executorFlags struct {
-	bwrap, python, workDir  string
-	poolSize, maxConcurrent int
-	tmpSize                 executor.Size
-	uidBase                 int
-	noCgroups, noLandlock   bool
-	allowedImports          []string
-	def, max                limitFlags
+	bwrap, python, workDir          string
+	poolSize, maxConcurrent, spares int
+	tmpSize                         executor.Size
+	uidBase                         int
+	noCgroups, noLandlock           bool
+	allowedImports                  []string
+	def, max                        limitFlags
 }
 
 // limitFlags are one set of limits (defaults or maxima) as flags.
@@ -63,6 +63,7 @@ func (f *executorFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.workDir, "executor-work-dir", "", "where per-sandbox directories live (default: the system temp dir)")
 	fs.IntVar(&f.poolSize, "executor-pool-size", 2, "warm sandboxes kept ready (pandas, numpy, openpyxl imported); 0 disables the pool")
 	fs.IntVar(&f.maxConcurrent, "executor-max-concurrent", 8, "runs at once; more wait")
+	fs.IntVar(&f.spares, "executor-spares", sandbox.DefaultSpares, "cold sandboxes kept prepared (directories, cgroup, launch helper) for runs the warm pool cannot serve; 0 disables them")
 	f.tmpSize = 64 << 20
 	fs.Var(&f.tmpSize, "executor-tmp-size", "size of each sandbox's private /tmp")
 	fs.IntVar(&f.uidBase, "executor-uid-base", 1_000_000, "first of 65536 host uids given to sandboxes (when running as root)")
@@ -79,6 +80,9 @@ func (f *executorFlags) sandboxConfig() (sandbox.Config, error) {
 	if f.poolSize < 0 || f.poolSize > 64 {
 		return sandbox.Config{}, config.Invalid("executor-pool-size", "%d is not between 0 and 64", f.poolSize)
 	}
+	if f.spares < 0 || f.spares > 64 {
+		return sandbox.Config{}, config.Invalid("executor-spares", "%d is not between 0 and 64", f.spares)
+	}
 	if f.maxConcurrent < 1 {
 		return sandbox.Config{}, config.Invalid("executor-max-concurrent", "must be at least 1")
 	}
@@ -92,7 +96,7 @@ func (f *executorFlags) sandboxConfig() (sandbox.Config, error) {
 	return sandbox.Config{
 		Bwrap: f.bwrap, Python: f.python, WorkDir: f.workDir, PoolSize: f.poolSize, MaxConcurrent: f.maxConcurrent,
 		TmpBytes: int64(f.tmpSize), Defaults: def, Max: maxl, UIDBase: f.uidBase,
-		NoCgroups: f.noCgroups, NoLandlock: f.noLandlock,
+		NoCgroups: f.noCgroups, NoLandlock: f.noLandlock, Spares: f.spares, NoSpares: f.spares == 0,
 	}, nil
 }
 

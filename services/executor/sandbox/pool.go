@@ -46,16 +46,21 @@ func newWarmPool(r *Runner, size int) *pool {
 	})
 }
 
-// coldSpares is how many prepared sandboxes wait for cold runs.
-const coldSpares = 2
+// DefaultSpares is how many prepared sandboxes wait for cold runs unless
+// Config.Spares says otherwise.
+const DefaultSpares = 2
 
-// newSpares keeps coldSpares prepared sandboxes for cold runs: what a cold
+// newSpares keeps Config.Spares prepared sandboxes for cold runs: what a cold
 // run would otherwise wait for before bwrap starts (its directories, its
 // cgroup, a launch helper started and moved into it, and the helper's
 // network namespace) is done ahead of time. Each is still fresh: made for
 // one run and never reused.
 func newSpares(r *Runner) *pool {
-	return newPool(r, "cold spares", coldSpares, func() (*instance, error) {
+	n := r.cfg.Spares
+	if n <= 0 {
+		n = DefaultSpares
+	}
+	return newPool(r, "cold spares", n, func() (*instance, error) {
 		inst, err := r.prepare(r.cfg.Max)
 		if err == nil {
 			if err = inst.awaitHelper(helperTimeout); err != nil {

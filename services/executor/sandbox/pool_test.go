@@ -184,18 +184,19 @@ func runInline(t *testing.T, r *Runner, spec Spec) *Result {
 // launch helpers and removes their directories and cgroups.
 func TestSpares(t *testing.T) {
 	t.Parallel()
-	r := setup(t, 0)
-	require.Eventually(t, func() bool { return len(r.spares.ready) == coldSpares }, 30*time.Second, 5*time.Millisecond)
+	const spares = 3 // not the default, so the setting is seen to count
+	r := setup(t, 0, func(c *Config) { c.Spares = spares })
+	require.Eventually(t, func() bool { return len(r.spares.ready) == spares }, 30*time.Second, 5*time.Millisecond)
 	ids := map[string]bool{}
-	for range 2 * coldSpares {
+	for range 2 * spares {
 		res := run(t, r, Spec{Code: "print('ok')\n"})
 		require.Equal(t, "ok\n", string(res.Stdout))
 		require.False(t, ids[res.SandboxID])
 		ids[res.SandboxID] = true
 	}
-	require.Eventually(t, func() bool { return len(r.spares.ready) == coldSpares }, 30*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(r.spares.ready) == spares }, 30*time.Second, 5*time.Millisecond)
 	var waiting []*instance
-	for range coldSpares {
+	for range spares {
 		inst := <-r.spares.ready
 		require.False(t, ids[inst.id], "a spare is never one that ran")
 		waiting = append(waiting, inst)

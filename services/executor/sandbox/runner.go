@@ -48,8 +48,11 @@ type Config struct {
 	NoCgroups bool
 	// NoLandlock skips the Landlock layer.
 	NoLandlock bool
+	// Spares is how many cold sandboxes are kept prepared (directories,
+	// cgroup, launch helper) for cold runs; zero takes DefaultSpares.
+	Spares int
 	// NoSpares keeps no cold spares: every cold run prepares its sandbox
-	// (directories, cgroup, launch helper) on its own time.
+	// on its own time.
 	NoSpares bool
 	// Log receives the runner's logs.
 	Log *slog.Logger
