@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,12 +154,27 @@ func sandboxProcs(t *testing.T, uid int) []string {
 	return out
 }
 
+// waitExecutable waits until the file just written at path can be executed.
+// A process forked meanwhile by a parallel test holds the write descriptor
+// until it execs, and until then exec fails with ETXTBSY ("text file busy").
+func waitExecutable(t *testing.T, path string) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = exec.Command(path, protocolArg).Run(); err == nil || !errors.Is(err, syscall.ETXTBSY) {
+			return
+		}
+	}
+	t.Fatalf("%s stayed busy: %v", path, err)
+}
+
 // The Runner finds its helper: a configured one must be of this build; else
 // airlock-sandbox next to the executable when it is of this build; else the
 // executable itself. Each serves a run.
 func TestHelperDiscovery(t *testing.T) {
 	t.Parallel()
-	log := slog.New(slog.DiscardHandler)
+	// Logged, so a helper passed over says why.
+	log := slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
 	dir := t.TempDir()
 	self := filepath.Join(dir, "airlock")
 	require.NoError(t, os.WriteFile(self, []byte("x"), 0o755))
@@ -167,6 +184,7 @@ func TestHelperDiscovery(t *testing.T) {
 	require.Equal(t, self, got, "no airlock-sandbox next to it")
 
 	require.NoError(t, copyFile(testHelper, filepath.Join(dir, HelperName), 0o755))
+	waitExecutable(t, filepath.Join(dir, HelperName))
 	got, err = findHelper("", self, log)
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(dir, HelperName), got)
@@ -175,6 +193,7 @@ func TestHelperDiscovery(t *testing.T) {
 	// the executable, passed over.
 	stale := filepath.Join(t.TempDir(), HelperName)
 	require.NoError(t, os.WriteFile(stale, []byte("#!/bin/sh\necho airlock-sandbox/1\n"), 0o755))
+	waitExecutable(t, stale)
 	_, err = findHelper(stale, self, log)
 	require.ErrorIs(t, err, ErrUnavailable)
 	require.ErrorContains(t, err, "another build")
