@@ -274,13 +274,14 @@ type peerPolicy struct {
 }
 
 func (p *peerPolicy) Check(ctx context.Context, _ *policyv1.CheckRequest) (*policyv1.CheckResponse, error) {
+	p.mu.Lock()
 	if pr, ok := peer.FromContext(ctx); ok {
-		p.mu.Lock()
 		p.addrs = append(p.addrs, pr.Addr.String())
-		p.mu.Unlock()
 	}
+	hold := p.hold
+	p.mu.Unlock()
 	select {
-	case <-time.After(p.hold):
+	case <-time.After(hold):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -298,7 +299,9 @@ func TestMaxConnectionAgeReconnectsWithoutCuttingCalls(t *testing.T) {
 	client := policyv1.NewPolicyServiceClient(f.conn)
 	_, err := client.Check(context.Background(), &policyv1.CheckRequest{Code: "x"}, grpc.WaitForReady(true))
 	require.NoError(t, err, "a call running three times the connection age completes")
+	svc.mu.Lock()
 	svc.hold = 0
+	svc.mu.Unlock()
 	_, err = client.Check(context.Background(), &policyv1.CheckRequest{Code: "x"}, grpc.WaitForReady(true))
 	require.NoError(t, err)
 	svc.mu.Lock()
