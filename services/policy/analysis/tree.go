@@ -245,23 +245,6 @@ func (t *tree) child(n int32, f field) int32 {
 	return -1
 }
 
-// children returns the named children of n.
-func (t *tree) namedChildren(n int32) []int32 {
-	var out []int32
-	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
-		if t.nodes[c].named && t.nodes[c].kind != kComment {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// text returns the source text of n.
-func (t *tree) text(n int32) string {
-	nd := &t.nodes[n]
-	return string(t.src[nd.start:nd.end])
-}
-
 // kindOf returns the kind of n, or kOther for -1.
 func (t *tree) kindOf(n int32) kind {
 	if n < 0 {

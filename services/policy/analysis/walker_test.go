@@ -12,8 +12,8 @@ import (
 )
 
 // TestWalkerNodeHelpers checks the walker's allocation-free node text and
-// named-child iteration against the tree's own helpers on every node of
-// both corpora.
+// named-child iteration against plain reference versions (below) on every
+// node of both corpora.
 func TestWalkerNodeHelpers(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("..", "testdata", "*", "*.py"))
@@ -31,12 +31,12 @@ func TestWalkerNodeHelpers(t *testing.T) {
 		w := newWalker(context.Background(), tr, newLineIndex(src), &Facts{}, time.Now().Add(time.Minute))
 		for i := range tr.nodes {
 			n := int32(i)
-			require.Equal(t, tr.text(n), w.text(n), "%s node %d", file, n)
+			require.Equal(t, refText(tr, n), w.text(n), "%s node %d", file, n)
 			var got []int32
 			for c := w.firstNamed(n); c >= 0; c = w.nextNamed(c) {
 				got = append(got, c)
 			}
-			want := tr.namedChildren(n)
+			want := refNamedChildren(tr, n)
 			require.Equal(t, want, got, "%s node %d", file, n)
 			sole := int32(-1)
 			if len(want) == 1 {
@@ -45,6 +45,23 @@ func TestWalkerNodeHelpers(t *testing.T) {
 			require.Equal(t, sole, w.soleNamed(n), "%s node %d", file, n)
 		}
 	}
+}
+
+// refText is the source text of n, copied.
+func refText(t *tree, n int32) string {
+	nd := &t.nodes[n]
+	return string(t.src[nd.start:nd.end])
+}
+
+// refNamedChildren lists the named, non-comment children of n.
+func refNamedChildren(t *tree, n int32) []int32 {
+	var out []int32
+	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
+		if t.nodes[c].named && t.nodes[c].kind != kComment {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // TestLineIndex checks lines and columns against a count from the start
