@@ -53,8 +53,6 @@ type parser struct {
 	asyncDepth int // set while in an async def body (not nested defs)
 	loopDepth  int
 	inClass    bool
-
-	syms bool // record each node's sym in tree.syms
 }
 
 func (p *parser) advance() {
@@ -298,7 +296,7 @@ func getScratch(ctx context.Context, src []byte, lim parseLimits) *scratch {
 		parens: lx.parens[:0], dedentEnds: lx.dedentEnds[:0], comments: lx.comments[:0], conts: lx.conts[:0],
 		fstr: lx.fstr[:0]}
 	p := &s.p
-	*p = parser{src: src, lx: lx, maxDepth: lim.maxDepth, maxNodes: lim.maxNodes, deadline: lim.deadline, ctx: ctx, syms: lim.syms,
+	*p = parser{src: src, lx: lx, maxDepth: lim.maxDepth, maxNodes: lim.maxNodes, deadline: lim.deadline, ctx: ctx,
 		nodes: p.nodes[:0], items: p.items[:0], stack: p.stack[:0]}
 	if p.maxDepth <= 0 {
 		p.maxDepth = 400
@@ -431,9 +429,6 @@ func (p *parser) run() (*tree, error) {
 	if last := len(t.nodes) - 1; errEmpty && t.nodes[last].kind == kError {
 		t.nodes[last].missing = true
 	}
-	if p.syms {
-		t.syms = p.layoutSyms(root)
-	}
 	return t, nil
 }
 
@@ -496,25 +491,6 @@ func (p *parser) layout(root int32) []node {
 		}
 	}
 	p.stack = stack
-	return out
-}
-
-// layoutSyms lists the syms of the nodes under root in preorder.
-func (p *parser) layoutSyms(root int32) []sym {
-	var out []sym
-	stack := []int32{root}
-	for len(stack) > 0 && len(out) < p.maxNodes {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		out = append(out, p.nodes[n].sym)
-		n0 := len(stack)
-		for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
-			stack = append(stack, c)
-		}
-		for i, j := n0, len(stack)-1; i < j; i, j = i+1, j-1 {
-			stack[i], stack[j] = stack[j], stack[i]
-		}
-	}
 	return out
 }
 

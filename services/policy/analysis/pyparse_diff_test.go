@@ -74,14 +74,14 @@ func viewOracle(ot *tsoracle.Tree) *pnodeView {
 	return rec(0)
 }
 
-// viewGo projects the Go parser's tree.
-func viewGo(t *tree) *pnodeView {
+// viewGo projects the Go parser's tree; syms are its nodes' types.
+func viewGo(t *tree, syms []sym) *pnodeView {
 	var rec func(i int32) *pnodeView
 	rec = func(i int32) *pnodeView {
 		n := &t.nodes[i]
 		v := &pnodeView{kind: n.kind, field: n.field, start: n.start, end: n.end}
 		if n.named {
-			v.name = symNames[t.syms[i]]
+			v.name = symNames[syms[i]]
 		}
 		for c := n.firstChild; c >= 0; c = t.nodes[c].nextSibling {
 			cn := &t.nodes[c]
@@ -124,12 +124,36 @@ func diffViews(src []byte, want, got *pnodeView, path string) string {
 	return ""
 }
 
-func goParse(t testing.TB, src []byte) *tree {
-	tr, err := parsePython(context.Background(), src, parseLimits{maxNodes: 1 << 22, maxDepth: 1000, deadline: time.Now().Add(time.Minute), syms: true})
+// goParse runs the Go parser (without parsePython's recovery, so a panic
+// fails the test) and returns its tree and the nodes' types in the same
+// order.
+func goParse(t testing.TB, src []byte) (*tree, []sym) {
+	s := getScratch(context.Background(), src, parseLimits{maxNodes: 1 << 22, maxDepth: 1000, deadline: time.Now().Add(time.Minute)})
+	defer putScratch(s)
+	tr, err := s.p.run()
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	return tr
+	return tr, s.p.layoutSyms(0) // the module is the arena's first node
+}
+
+// layoutSyms lists the syms of the nodes under root in preorder.
+func (p *parser) layoutSyms(root int32) []sym {
+	var out []sym
+	stack := []int32{root}
+	for len(stack) > 0 && len(out) < p.maxNodes {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		out = append(out, p.nodes[n].sym)
+		n0 := len(stack)
+		for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
+			stack = append(stack, c)
+		}
+		for i, j := n0, len(stack)-1; i < j; i, j = i+1, j-1 {
+			stack[i], stack[j] = stack[j], stack[i]
+		}
+	}
+	return out
 }
 
 // splatAsPrimary reports tree-sitter's misparse of a starred attribute,
@@ -157,7 +181,7 @@ func splatAsPrimary(ot *tsoracle.Tree) bool {
 // compareTrees checks one CPython-valid source: the Go parser must accept
 // it and, unless tree-sitter itself fails on it, build the same tree.
 func compareTrees(t testing.TB, name string, src []byte) (tsFailed bool, diff string) {
-	gt := goParse(t, src)
+	gt, syms := goParse(t, src)
 	if gt.hasError || gt.truncated {
 		return false, fmt.Sprintf("%s: Go parser rejects valid code: %s", name, errorLine(src, gt))
 	}
@@ -168,7 +192,7 @@ func compareTrees(t testing.TB, name string, src []byte) (tsFailed bool, diff st
 	if ot.HasError || splatAsPrimary(ot) {
 		return true, ""
 	}
-	if d := diffViews(src, viewOracle(ot), viewGo(gt), ""); d != "" {
+	if d := diffViews(src, viewOracle(ot), viewGo(gt, syms), ""); d != "" {
 		return false, name + ": " + d
 	}
 	return false, ""
@@ -289,7 +313,7 @@ func TestParserMatchesTreeSitter(t *testing.T) {
 	tsErrors, compared := 0, 0
 	for i, src := range srcs {
 		if !verdicts[i] {
-			if gt := goParse(t, src); !gt.hasError && !gt.truncated {
+			if gt, _ := goParse(t, src); !gt.hasError && !gt.truncated {
 				failures = append(failures, names[i]+": CPython rejects it, the Go parser accepts it")
 			}
 			continue
@@ -386,7 +410,7 @@ func TestParserVerdictsMatchCPython(t *testing.T) {
 	verdicts := cpythonVerdicts(t, srcs)
 	bad := 0
 	for i, src := range srcs {
-		gt := goParse(t, src)
+		gt, _ := goParse(t, src)
 		goOK := !gt.hasError && !gt.truncated
 		if goOK != verdicts[i] {
 			bad++

@@ -211,8 +211,6 @@ type tree struct {
 	hasError bool
 	// truncated is set when the node or depth cap stopped the copy.
 	truncated bool
-	// syms are the nodes' tree-sitter types, kept only for tests.
-	syms []sym
 }
 
 // parseLimits bound the work one parse may do.
@@ -220,8 +218,6 @@ type parseLimits struct {
 	maxNodes int
 	maxDepth int
 	deadline time.Time
-	// syms makes the Go parser fill tree.syms (for the differential tests).
-	syms bool
 }
 
 // parseCancelled reports a parse stopped by its deadline or context.
