@@ -65,7 +65,8 @@ func run(n, concurrency int, sustain time.Duration, poolSize int, helper string)
 	}
 	inputs := []sandbox.Input{{Name: "sales.csv", Content: []byte(csv.String())}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := sandbox.New(sandbox.Config{PoolSize: poolSize, MaxConcurrent: concurrency, HelperPath: helper, Log: log})
+	r, err := sandbox.New(sandbox.Config{PoolSize: poolSize, MaxConcurrent: concurrency, Spares: sandbox.DefaultSpares,
+		HelperPath: helper, Log: log})
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func run(n, concurrency int, sustain time.Duration, poolSize int, helper string)
 	}
 	// The same, without cold spares: what a cold run costs once the spares
 	// are used up.
-	noSpares, err := sandbox.New(sandbox.Config{NoSpares: true, HelperPath: helper, Log: log})
+	noSpares, err := sandbox.New(sandbox.Config{HelperPath: helper, Log: log})
 	if err != nil {
 		return err
 	}

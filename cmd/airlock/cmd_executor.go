@@ -95,6 +95,8 @@ The exit code is the script's own when it exited by itself, 124 on TIMEOUT and
 		if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 			return config.Invalid("log-level", "%q is not debug, info, warn or error", logLevel)
 		}
+		// One run: no warm pool and no spares, which would only be
+		// prepared beside it and thrown away.
 		runner, err := sandbox.New(sandbox.Config{Max: maxl,
 			Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))})
 		if err != nil {

@@ -96,7 +96,7 @@ func (f *executorFlags) sandboxConfig() (sandbox.Config, error) {
 	return sandbox.Config{
 		Bwrap: f.bwrap, Python: f.python, WorkDir: f.workDir, PoolSize: f.poolSize, MaxConcurrent: f.maxConcurrent,
 		TmpBytes: int64(f.tmpSize), Defaults: def, Max: maxl, UIDBase: f.uidBase,
-		NoCgroups: f.noCgroups, NoLandlock: f.noLandlock, Spares: f.spares, NoSpares: f.spares == 0,
+		NoCgroups: f.noCgroups, NoLandlock: f.noLandlock, Spares: f.spares,
 	}, nil
 }
 

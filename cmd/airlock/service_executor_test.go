@@ -22,18 +22,16 @@ func TestExecutorFlagsConfigureTheRunner(t *testing.T) {
 	cfg, err := parse()
 	require.NoError(t, err)
 	require.Equal(t, sandbox.DefaultSpares, cfg.Spares)
-	require.False(t, cfg.NoSpares)
 	require.Equal(t, 2, cfg.PoolSize)
 
 	cfg, err = parse("--executor-spares", "5", "--executor-pool-size", "3")
 	require.NoError(t, err)
 	require.Equal(t, 5, cfg.Spares)
-	require.False(t, cfg.NoSpares)
 	require.Equal(t, 3, cfg.PoolSize)
 
 	cfg, err = parse("--executor-spares", "0")
 	require.NoError(t, err)
-	require.True(t, cfg.NoSpares, "0 turns the spares off")
+	require.Equal(t, 0, cfg.Spares, "0 turns the spares off")
 
 	for _, bad := range [][]string{{"--executor-spares", "-1"}, {"--executor-spares", "65"}} {
 		_, err = parse(bad...)

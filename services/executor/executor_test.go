@@ -44,13 +44,14 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// setup serves an executor with a warm pool of poolSize on a loopback port.
+// setup serves an executor with a warm pool of poolSize and the default
+// spares on a loopback port.
 func setup(t *testing.T, poolSize int) string {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logWriter{t}, nil))
 	maxl := sandbox.DefaultMaxLimits()
 	maxl.MemoryBytes = 1 << 30
-	runner, err := sandbox.New(sandbox.Config{PoolSize: poolSize, Max: maxl, Log: log})
+	runner, err := sandbox.New(sandbox.Config{PoolSize: poolSize, Spares: sandbox.DefaultSpares, Max: maxl, Log: log})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, runner.Close()) })
 	srv, err := server.New(context.Background(), "executor-test", server.Config{

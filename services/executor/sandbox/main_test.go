@@ -61,10 +61,11 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// setup returns a Runner for one test; poolSize 0 means cold only.
+// setup returns a Runner for one test, with the executor's default spares;
+// poolSize 0 means cold only.
 func setup(t *testing.T, poolSize int, mod ...func(*Config)) *Runner {
 	t.Helper()
-	cfg := Config{PoolSize: poolSize, HelperPath: testHelper,
+	cfg := Config{PoolSize: poolSize, Spares: DefaultSpares, HelperPath: testHelper,
 		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	for _, f := range mod {
 		f(&cfg)

@@ -46,8 +46,7 @@ func newWarmPool(r *Runner, size int) *pool {
 	})
 }
 
-// DefaultSpares is how many prepared sandboxes wait for cold runs unless
-// Config.Spares says otherwise.
+// DefaultSpares is the executor's default Config.Spares (--executor-spares).
 const DefaultSpares = 2
 
 // newSpares keeps Config.Spares prepared sandboxes for cold runs: what a cold
@@ -56,11 +55,7 @@ const DefaultSpares = 2
 // network namespace) is done ahead of time. Each is still fresh: made for
 // one run and never reused.
 func newSpares(r *Runner) *pool {
-	n := r.cfg.Spares
-	if n <= 0 {
-		n = DefaultSpares
-	}
-	return newPool(r, "cold spares", n, func() (*instance, error) {
+	return newPool(r, "cold spares", r.cfg.Spares, func() (*instance, error) {
 		inst, err := r.prepare(r.cfg.Max)
 		if err == nil {
 			if err = inst.awaitHelper(helperTimeout); err != nil {

@@ -181,9 +181,15 @@ func runInline(t *testing.T, r *Runner, spec Spec) *Result {
 
 // Cold runs take spares: each is used once, every run gets a sandbox, a
 // host uid and a cgroup of its own, and Close ends the spares' waiting
-// launch helpers and removes their directories and cgroups.
+// launch helpers and removes their directories and cgroups. Spares 0 keeps
+// none.
 func TestSpares(t *testing.T) {
 	t.Parallel()
+	none := setup(t, 0, func(c *Config) { c.Spares = 0 })
+	require.Nil(t, none.spares)
+	res := run(t, none, Spec{Code: "print('ok')\n"})
+	require.Equal(t, "ok\n", string(res.Stdout))
+
 	const spares = 3 // not the default, so the setting is seen to count
 	r := setup(t, 0, func(c *Config) { c.Spares = spares })
 	require.Eventually(t, func() bool { return len(r.spares.ready) == spares }, 30*time.Second, 5*time.Millisecond)

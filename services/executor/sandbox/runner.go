@@ -49,11 +49,10 @@ type Config struct {
 	// NoLandlock skips the Landlock layer.
 	NoLandlock bool
 	// Spares is how many cold sandboxes are kept prepared (directories,
-	// cgroup, launch helper) for cold runs; zero takes DefaultSpares.
+	// cgroup, launch helper) for cold runs; 0 keeps none, and every cold run
+	// prepares its sandbox on its own time. The executor's default is
+	// DefaultSpares.
 	Spares int
-	// NoSpares keeps no cold spares: every cold run prepares its sandbox
-	// on its own time.
-	NoSpares bool
 	// Log receives the runner's logs.
 	Log *slog.Logger
 }
@@ -193,7 +192,7 @@ func New(cfg Config) (*Runner, error) {
 	r.log.Info("sandbox runner ready", "isolation", r.Details(), "work_dir", r.dir, "pool_size", cfg.PoolSize,
 		"helper", helper, "error", errString(r.setupErr))
 	if r.setupErr == nil {
-		if !cfg.NoSpares {
+		if cfg.Spares > 0 {
 			r.spares = newSpares(r)
 		}
 		if cfg.PoolSize > 0 {
