@@ -40,32 +40,17 @@ func visible(named bool, k kind, f field) bool {
 
 // viewOracle projects tree-sitter's tree.
 func viewOracle(ot *tsoracle.Tree) *pnodeView {
-	g := tsoracle.Python()
-	kindOf := func(n *tsoracle.Node) kind {
-		name := g.Types[n.Sym]
-		if k, ok := kindNames[name]; ok && (g.Named[n.Sym] || name == "ERROR") {
-			return k
-		}
-		if !g.Named[n.Sym] {
-			switch name {
-			case "+":
-				return kKeywordPlus
-			case "/":
-				return kKeywordSlash
-			}
-		}
-		return kOther
-	}
+	g, tb := tsoracle.Python(), loadTSTables()
 	var rec func(i int32) *pnodeView
 	rec = func(i int32) *pnodeView {
 		n := &ot.Nodes[i]
-		v := &pnodeView{kind: kindOf(n), field: fieldNames[g.Fields[n.Field]], start: n.Start, end: n.End}
+		v := &pnodeView{kind: tb.kinds[n.Sym], field: tb.fields[n.Field], start: n.Start, end: n.End}
 		if g.Named[n.Sym] {
 			v.name = g.Types[n.Sym]
 		}
 		for c := n.FirstChild; c >= 0; c = ot.Nodes[c].NextSibling {
 			cn := &ot.Nodes[c]
-			if visible(g.Named[cn.Sym], kindOf(cn), fieldNames[g.Fields[cn.Field]]) {
+			if visible(g.Named[cn.Sym], tb.kinds[cn.Sym], tb.fields[cn.Field]) {
 				v.children = append(v.children, rec(c))
 			}
 		}
