@@ -51,8 +51,6 @@ const (
 	kFalse
 	kNone
 	kInteger
-	kPrintStatement
-	kExecStatement
 	kComment
 	kSubscript
 	kPatternList
@@ -130,8 +128,6 @@ var kindNames = map[string]kind{
 	"false":                    kFalse,
 	"none":                     kNone,
 	"integer":                  kInteger,
-	"print_statement":          kPrintStatement,
-	"exec_statement":           kExecStatement,
 	"comment":                  kComment,
 	"subscript":                kSubscript,
 	"pattern_list":             kPatternList,

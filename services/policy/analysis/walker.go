@@ -238,12 +238,6 @@ func (w *walker) visit(n int32) {
 		w.whileLoop(n)
 	case kFor:
 		w.forLoop(n)
-	case kPrintStatement, kExecStatement:
-		sp := w.span(n)
-		w.f.SyntaxErrors = append(w.f.SyntaxErrors, sp)
-		if t.nodes[n].kind == kExecStatement {
-			w.f.Refs = append(w.f.Refs, Ref{Span: sp, Name: "exec", Called: true})
-		}
 	}
 	for c := t.nodes[n].firstChild; c >= 0; c = t.nodes[c].nextSibling {
 		w.visit(c)
