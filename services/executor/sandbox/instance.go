@@ -438,7 +438,7 @@ func (inst *instance) cleanup() {
 		}
 		inst.reap()
 	}
-	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status, inst.ctl} {
+	for _, f := range []*os.File{inst.stdin, inst.stdout, inst.stderr, inst.status} {
 		if f != nil {
 			f.Close()
 		}
