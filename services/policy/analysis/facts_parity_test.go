@@ -48,7 +48,7 @@ func TestFactsMatchTreeSitter(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", names[i], err)
 		}
-		got, err := analyze(context.Background(), src, Options{}, parsePython)
+		got, err := analyze(context.Background(), src, Options{}, parse)
 		if err != nil {
 			t.Fatalf("%s: %v", names[i], err)
 		}

@@ -7,12 +7,13 @@ import (
 	"time"
 )
 
-// BenchmarkParse200Lines measures parse(), the parser the analysis uses.
+// BenchmarkParse200Lines measures parse(), the Go parser the analysis uses.
 func BenchmarkParse200Lines(b *testing.B) {
 	src, err := os.ReadFile("../testdata/bench/script200.py")
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := parse(context.Background(), src, parseLimits{maxNodes: 1 << 20, maxDepth: 400, deadline: time.Now().Add(time.Second)}); err != nil {
 			b.Fatal(err)
@@ -28,20 +29,6 @@ func BenchmarkAnalyze200Lines(b *testing.B) {
 	}
 	for b.Loop() {
 		if _, err := Analyze(context.Background(), src, Options{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkParseGo200Lines measures the Go parser alone.
-func BenchmarkParseGo200Lines(b *testing.B) {
-	src, err := os.ReadFile("../testdata/bench/script200.py")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := parsePython(context.Background(), src, parseLimits{maxNodes: 1 << 20, maxDepth: 400, deadline: time.Now().Add(time.Second)}); err != nil {
 			b.Fatal(err)
 		}
 	}

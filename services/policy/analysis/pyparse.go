@@ -259,8 +259,9 @@ func (p *parser) opNode(n int32, f field) {
 	p.advance()
 }
 
-// parsePython parses src into the analyser's tree.
-func parsePython(ctx context.Context, src []byte, lim parseLimits) (t *tree, err error) {
+// parse parses src into the analyser's tree. It returns parseCancelled when
+// the deadline or ctx stops it.
+func parse(ctx context.Context, src []byte, lim parseLimits) (t *tree, err error) {
 	defer func() {
 		// A bug must not take the service down: report the code as not
 		// parsed (the fuzz tests hunt these).

@@ -109,7 +109,7 @@ func diffViews(src []byte, want, got *pnodeView, path string) string {
 	return ""
 }
 
-// goParse runs the Go parser (without parsePython's recovery, so a panic
+// goParse runs the Go parser (without parse's recovery, so a panic
 // fails the test) and returns its tree and the nodes' types in the same
 // order.
 func goParse(t testing.TB, src []byte) (*tree, []sym) {

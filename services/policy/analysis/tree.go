@@ -1,9 +1,6 @@
 package analysis
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // kind is a node type of the Python grammar that the analyser cares about;
 // every other type is kOther.
@@ -220,12 +217,6 @@ type parseLimits struct {
 type parseCancelled struct{}
 
 func (parseCancelled) Error() string { return "parse cancelled: time limit reached" }
-
-// parse parses src into the analyser's tree. It returns parseCancelled when
-// the deadline or ctx stops it.
-func parse(ctx context.Context, src []byte, lim parseLimits) (*tree, error) {
-	return parsePython(ctx, src, lim)
-}
 
 // child returns the first child of n filling field f, or -1.
 func (t *tree) child(n int32, f field) int32 {
