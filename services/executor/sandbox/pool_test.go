@@ -117,6 +117,7 @@ func TestWarmPoolOneRunEach(t *testing.T) {
 func TestWarmPathSameIsolation(t *testing.T) {
 	t.Parallel()
 	r := setup(t, 2)
+	inline := setup(t, 0, func(c *Config) { c.Spares = 0 })
 	secret := filepath.Join(t.TempDir(), "secret.txt")
 	require.NoError(t, os.WriteFile(secret, []byte("TOP-SECRET"), 0o644))
 	cases := []struct {
@@ -136,21 +137,22 @@ func TestWarmPathSameIsolation(t *testing.T) {
 		{"open files", Spec{Code: "fs = []\ntry:\n    while True:\n        fs.append(open('/dev/null'))\nexcept OSError as e:\n    print('capped', len(fs) < 64)\n", Limits: limits(func(l *Limits) { l.MaxOpenFiles = 64 })}, Exited, "capped True"},
 	}
 	for _, tc := range cases {
-		// cold takes a spare when one waits; inline prepares the sandbox
-		// on the run's time, as when the spares are used up.
+		// cold takes a spare; inline prepares the sandbox on the run's
+		// time, as when the spares are used up.
 		for _, path := range []string{"warm", "cold", "inline"} {
 			t.Run(tc.name+"/"+path, func(t *testing.T) {
 				spec := tc.spec
 				spec.Cold = path != "warm"
-				if path == "warm" {
+				on := r
+				switch path {
+				case "warm":
 					waitPool(t, r, 1)
+				case "cold":
+					require.Eventually(t, func() bool { return len(r.spares.ready) > 0 }, 30*time.Second, 5*time.Millisecond, "no spare")
+				case "inline":
+					on = inline
 				}
-				var res *Result
-				if path == "inline" {
-					res = runInline(t, r, spec)
-				} else {
-					res = run(t, r, spec)
-				}
+				res := run(t, on, spec)
 				require.Equal(t, path == "warm", res.Warm)
 				require.Equal(t, tc.reason, res.Reason, "%s %s", res.Message, res.Stderr)
 				require.Contains(t, string(res.Stdout), tc.contain)
@@ -158,25 +160,6 @@ func TestWarmPathSameIsolation(t *testing.T) {
 			})
 		}
 	}
-}
-
-// runInline runs spec on a cold sandbox prepared for it, not on a spare.
-func runInline(t *testing.T, r *Runner, spec Spec) *Result {
-	t.Helper()
-	if spec.Limits == (Limits{}) {
-		spec.Limits = limits(nil)
-	}
-	if spec.AllowedImports == nil {
-		spec.AllowedImports = []string{"pandas", "numpy", "openpyxl", "math", "json", "time", "io"}
-	}
-	inst, err := r.start(false, spec.Limits)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := inst.run(ctx, spec)
-	require.NoError(t, err)
-	requireNothingLeft(t, res)
-	return res
 }
 
 // Cold runs take spares: each is used once, every run gets a sandbox, a
