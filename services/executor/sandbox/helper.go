@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The airlock binary doubles as two small helpers, chosen by argv[1]:
+// The helper binary (airlock-sandbox, or without it the binary that made the
+// Runner) serves as two small helpers, chosen by argv[1]:
 //
 //   - launch runs on the host as root: it joins the run's cgroups (in a
 //     network namespace of its own, made when the executor forks it), tells
